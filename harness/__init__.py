@@ -1,0 +1,1 @@
+"""synack.harness: the engines and the outside world (CLI, explorer, prover, fuzzer)."""

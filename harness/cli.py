@@ -1,0 +1,82 @@
+"""The `synack` command line.
+
+Exit status: 0 all good; 1 a property violated / a finding; 2 bad usage
+or set-up (one clear line, no traceback).  Only `list` exists so far;
+the engines (check, prove, fuzz, replay, conformance, docs) arrive with
+their issues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from synack.model.config import PROFILE_RULES, Profile, Variant
+from synack.model.scenarios import SCENARIOS
+
+EXIT_OK = 0
+EXIT_FINDING = 1
+EXIT_USAGE = 2
+
+LISTS = ("scenarios", "profiles", "variants")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"synack: error: {message} (see 'synack --help')\n")
+
+
+def _rows(what: str) -> list[tuple[str, str]]:
+    if what == "scenarios":
+        return [(s.name, s.description) for s in SCENARIOS.values()]
+    if what == "profiles":
+        return [(p.value, p.description) for p in Profile]
+    return [(v.value, v.description) for v in Variant]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = _rows(args.what)
+    width = max(len(name) for name, _ in rows)
+    for name, description in rows:
+        print(f"{name:<{width}}  {description}")
+    if args.what == "profiles" and args.verbose:
+        for profile in Profile:
+            for rule, source in PROFILE_RULES[profile]:
+                print(f"  {profile.value}: {rule}\n      source: {source}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="synack",
+        description="Model checker and fuzzer for the TCP connection lifecycle (RFC 9293).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    p_list = sub.add_parser("list", help="list scenarios, profiles or variants")
+    p_list.add_argument("what", choices=LISTS, help="what to list")
+    p_list.add_argument(
+        "-v", "--verbose", action="store_true", help="with profiles: each rule and its source"
+    )
+    p_list.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except KeyboardInterrupt:
+        print("synack: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Profiles (legitimate behaviours of real stacks) and variants (broken designs).
+
+A `Config` is carried by every TCB, so `step(tcb, event)` needs nothing
+else.  The default is the `rfc9293` profile with no variant.
+
+Profiles change behaviour only where RFC 9293 leaves room for it, and each
+difference names its source.  Variants are deliberately broken designs;
+each is a single, small delta that the handlers consult at exactly one
+place (grep for `Variant.` in model/ to see every use), so that the
+property engines can show what the broken design gets wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import Enum
+
+
+class Profile(Enum):
+    """Where real stacks legitimately differ from the RFC 9293 text."""
+
+    RFC9293 = "rfc9293"
+    LINUX = "linux"
+
+    @property
+    def description(self) -> str:
+        return PROFILE_DESCRIPTIONS[self]
+
+
+PROFILE_DESCRIPTIONS = {
+    Profile.RFC9293: "RFC 9293 section 3.10 as written, without the optional RFC 5961 mitigations",
+    Profile.LINUX: (
+        "Linux TCP: RFC 5961 challenge ACKs, RST in SYN-SENT reported as 'connection refused', "
+        "new SYN accepted in TIME-WAIT (tcp_timewait_state_process)"
+    ),
+}
+
+PROFILE_RULES: dict[Profile, tuple[tuple[str, str], ...]] = {
+    Profile.RFC9293: (),
+    Profile.LINUX: (
+        (
+            "RST in a synchronized state: reset only if SEG.SEQ = RCV.NXT, challenge ACK if "
+            "otherwise in window",
+            "RFC 5961 section 3.2; RFC 9293 3.10.7.4 second step; Linux tcp_validate_incoming()",
+        ),
+        (
+            "SYN in a synchronized state: challenge ACK, whatever its sequence number",
+            "RFC 5961 section 4.2; RFC 9293 3.10.7.4 fourth step; Linux tcp_validate_incoming()",
+        ),
+        (
+            "ACK outside [SND.UNA - MAX.SND.WND, SND.NXT]: discard and send an ACK",
+            "RFC 5961 section 5.2 (MAY-12); Linux tcp_ack(): an ACK older than "
+            "SND.UNA - max_window gets a challenge ACK",
+        ),
+        (
+            "RST with an acceptable ACK in SYN-SENT signals 'connection refused' (ECONNREFUSED)",
+            "Linux tcp_reset(): TCP_SYN_SENT -> ECONNREFUSED",
+        ),
+        (
+            "ABORT (SO_LINGER 0) sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>",
+            "Linux tcp_send_active_reset(): TCPHDR_ACK | TCPHDR_RST",
+        ),
+        (
+            "SYN without ACK in TIME-WAIT with SEG.SEQ > RCV.NXT starts a new connection when "
+            "a listener exists (ISS = SND.NXT + 65537); otherwise it is ACKed",
+            "RFC 6191 (sequence-number form); Linux tcp_timewait_state_process() TCP_TW_SYN",
+        ),
+    ),
+}
+
+
+class Variant(Enum):
+    """Deliberately broken designs, each a one-point delta on the specification."""
+
+    TWO_WAY_HANDSHAKE = "two-way-handshake"
+    NO_TIME_WAIT = "no-time-wait"
+    UNCHECKED_SYNACK = "unchecked-synack"
+    EARLY_CLOSE = "early-close"
+
+    @property
+    def description(self) -> str:
+        return VARIANT_DESCRIPTIONS[self]
+
+
+VARIANT_DESCRIPTIONS = {
+    Variant.TWO_WAY_HANDSHAKE: (
+        "LISTEN + SYN enters ESTABLISHED as soon as the SYN,ACK is sent (no third segment "
+        "needed); an old duplicate SYN creates a connection"
+    ),
+    Variant.NO_TIME_WAIT: (
+        "the active closer goes straight to CLOSED where it would enter TIME-WAIT; a "
+        "retransmitted FIN meets RST and old segments reach the next incarnation"
+    ),
+    Variant.UNCHECKED_SYNACK: (
+        "SYN-SENT accepts a SYN,ACK whatever its ACK number; an old SYN,ACK synchronizes "
+        "the client to the wrong server ISN"
+    ),
+    Variant.EARLY_CLOSE: (
+        "any acceptable ACK counts as the ACK of our FIN, so FIN-WAIT-1 and LAST-ACK are "
+        "left before the FIN is acknowledged"
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything about an endpoint that is fixed for its lifetime.
+
+    Retry counts are retransmissions after the first transmission, as in
+    Linux's `tcp_syn_retries` (default 6; the seed articles say 5) and
+    `tcp_synack_retries` (default 5).  `retries` bounds data and FIN
+    retransmissions (Linux `tcp_retries2`, default 15).  `rcv_wnd` is
+    the receive buffer (RCV.WND when it is empty), `mss` the largest text
+    per segment.  `user_timeout` arms the USER TIMEOUT while data or a
+    FIN is unacknowledged.
+    """
+
+    profile: Profile = Profile.RFC9293
+    variant: Variant | None = None
+    syn_retries: int = 6
+    synack_retries: int = 5
+    retries: int = 15
+    rcv_wnd: int = 8
+    mss: int = 4
+    user_timeout: bool = False
+
+    def with_(self, **changes: object) -> Config:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def rfc5961(self) -> bool:
+        return self.profile is Profile.LINUX
+
+
+DEFAULT_CONFIG = Config()

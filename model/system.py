@@ -1,0 +1,307 @@
+"""A system: two endpoints, the network between them, and one program per side.
+
+`enabled(system, state)` lists the actions possible in a state, in a
+deterministic order; `transition(system, state, action)` applies one and
+says what happened; `successors` combines the two.  Actions are values
+that name what they do (not indices), so a path of actions replays.
+
+Time is not modelled, except for one abstraction of 2 MSL: the
+TIME-WAIT timer may expire only when no segment is in flight, i.e. every
+segment sent before has been delivered or has died in the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from . import network as netmod
+from .endpoint import step
+from .network import Direction, Network, NetworkConfig
+from .scripts import Op, Wait
+from .segment import Segment
+from .tcb import Tcb
+from .types import (
+    Deliver,
+    Emit,
+    Output,
+    ReceiveCall,
+    Reply,
+    SegmentArrives,
+    Signal,
+    State,
+    Timeout,
+    TimerKind,
+)
+
+
+class Side(Enum):
+    CLIENT = "client"
+    SERVER = "server"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def outbound(self) -> Direction:
+        return Direction.C2S if self is Side.CLIENT else Direction.S2C
+
+    @property
+    def peer(self) -> Side:
+        return Side.SERVER if self is Side.CLIENT else Side.CLIENT
+
+
+def receiver(direction: Direction) -> Side:
+    return Side.SERVER if direction is Direction.C2S else Side.CLIENT
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Envelope:
+    """A segment in flight, tagged with the incarnation of the program that sent it.
+
+    The tag is ghost state: no endpoint reads it; properties use it to tell
+    an old duplicate from a segment of the current incarnation.
+    """
+
+    segment: Segment
+    incarnation: int
+
+    def __str__(self) -> str:
+        return f"{self.segment} (inc {self.incarnation})"
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """A program's progress: next op, first error seen, bytes read, EOF seen, incarnation."""
+
+    pc: int = 0
+    error: Reply | None = None
+    received: bytes = b""
+    eof: bool = False
+    incarnation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SystemState:
+    client: Tcb
+    server: Tcb
+    net: Network[Envelope]
+    client_app: App = field(default_factory=App)
+    server_app: App = field(default_factory=App)
+
+    def tcb(self, side: Side) -> Tcb:
+        return self.client if side is Side.CLIENT else self.server
+
+    def app(self, side: Side) -> App:
+        return self.client_app if side is Side.CLIENT else self.server_app
+
+    def with_side(self, side: Side, tcb: Tcb, app: App) -> SystemState:
+        if side is Side.CLIENT:
+            return replace(self, client=tcb, client_app=app)
+        return replace(self, server=tcb, server_app=app)
+
+    def describe(self) -> str:
+        return (
+            f"client {self.client.state} | server {self.server.state} | {len(self.net)} in flight"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class System:
+    """A named system: the programs, the network semantics and the initial state."""
+
+    name: str
+    client_script: tuple[Op, ...]
+    server_script: tuple[Op, ...]
+    net_cfg: NetworkConfig
+    initial: SystemState
+
+    def script(self, side: Side) -> tuple[Op, ...]:
+        return self.client_script if side is Side.CLIENT else self.server_script
+
+    def app_done(self, state: SystemState, side: Side) -> bool:
+        app = state.app(side)
+        return app.error is not None or app.pc >= len(self.script(side))
+
+
+# ----------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True)
+class AppStep:
+    """The program on `side` performs its next op."""
+
+    side: Side
+
+    def __str__(self) -> str:
+        return f"{self.side}: next call"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverSegment:
+    """The network delivers `envelope`; with `keep_copy`, a duplicate stays in flight."""
+
+    direction: Direction
+    envelope: Envelope
+    keep_copy: bool = False
+
+    def __str__(self) -> str:
+        how = "deliver+duplicate" if self.keep_copy else "deliver"
+        return f"net: {how} {self.direction} {self.envelope}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoseSegment:
+    direction: Direction
+    envelope: Envelope
+
+    def __str__(self) -> str:
+        return f"net: lose {self.direction} {self.envelope}"
+
+
+@dataclass(frozen=True, slots=True)
+class FireTimer:
+    side: Side
+    kind: TimerKind
+
+    def __str__(self) -> str:
+        return f"{self.side}: {self.kind.value} timeout"
+
+
+Action = AppStep | DeliverSegment | LoseSegment | FireTimer
+
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """What one transition did, for charts and properties."""
+
+    action: Action
+    label: str
+    side: Side | None
+    outputs: tuple[Output, ...]
+    sent: tuple[Envelope, ...]
+    overflowed: tuple[Envelope, ...]
+    received: Envelope | None = None
+
+
+class NotEnabled(ValueError):
+    """An action was applied in a state where it is not enabled."""
+
+
+# ---------------------------------------------------------------- semantics
+
+
+def enabled(system: System, state: SystemState) -> list[Action]:
+    """Every action enabled in `state`, in a fixed order."""
+    actions: list[Action] = []
+    for side in Side:
+        if _op_enabled(system, state, side):
+            actions.append(AppStep(side))
+    cfg = system.net_cfg
+    for direction in Direction:
+        for env in netmod.deliverable(state.net, cfg, direction):
+            actions.append(DeliverSegment(direction, env))
+            if netmod.can_duplicate(state.net):
+                actions.append(DeliverSegment(direction, env, keep_copy=True))
+            if cfg.loss:
+                actions.append(LoseSegment(direction, env))
+    for side in Side:
+        for kind in sorted(state.tcb(side).timers, key=lambda k: k.value):
+            if kind is TimerKind.TIME_WAIT and not state.net.empty:
+                continue  # 2 MSL has not passed while a segment may still arrive
+            actions.append(FireTimer(side, kind))
+    return actions
+
+
+def _op_enabled(system: System, state: SystemState, side: Side) -> bool:
+    if system.app_done(state, side):
+        return False
+    op = system.script(side)[state.app(side).pc]
+    tcb = state.tcb(side)
+    if op.wait is not None:
+        return _reached(op, tcb, state.app(side)) or tcb.state is State.CLOSED
+    if op.needs_closed:
+        return tcb.state is State.CLOSED
+    return True
+
+
+def _reached(op: Op, tcb: Tcb, app: App) -> bool:
+    if op.wait is Wait.EOF:
+        return app.eof
+    return op.wait is not None and op.wait.reached(tcb)
+
+
+def successors(system: System, state: SystemState) -> Iterator[tuple[Action, SystemState]]:
+    for action in enabled(system, state):
+        yield action, transition(system, state, action)[0]
+
+
+def transition(system: System, state: SystemState, action: Action) -> tuple[SystemState, StepInfo]:
+    """Apply `action`; raises NotEnabled if it is not enabled in `state`."""
+    if action not in enabled(system, state):
+        raise NotEnabled(f"{action} is not enabled in state: {state.describe()}")
+    if isinstance(action, AppStep):
+        return _app_step(system, state, action)
+    if isinstance(action, DeliverSegment):
+        net = netmod.deliver(state.net, action.direction, action.envelope, action.keep_copy)
+        side = receiver(action.direction)
+        event = SegmentArrives(action.envelope.segment)
+        new, info = _endpoint_step(system, replace(state, net=net), side, event, action)
+        return new, replace(info, received=action.envelope)
+    if isinstance(action, LoseSegment):
+        net = netmod.remove(state.net, action.direction, action.envelope)
+        return replace(state, net=net), StepInfo(action, str(action), None, (), (), ())
+    return _endpoint_step(system, state, action.side, Timeout(action.kind), action)
+
+
+def _app_step(system: System, state: SystemState, action: AppStep) -> tuple[SystemState, StepInfo]:
+    side = action.side
+    app = state.app(side)
+    op = system.script(side)[app.pc]
+    tcb = state.tcb(side)
+    if op.wait is not None:
+        error = None
+        if not _reached(op, tcb, app):
+            error = Reply.ERROR_DOES_NOT_EXIST  # the TCB vanished without a signal
+        new_app = replace(app, pc=app.pc + 1, error=error)
+        info = StepInfo(action, f"{side}: {op}", side, (), (), ())
+        return state.with_side(side, tcb, new_app), info
+    app = replace(app, pc=app.pc + 1)
+    if op.new_incarnation:
+        app = replace(app, incarnation=app.incarnation + 1)
+    state = state.with_side(side, tcb, app)
+    assert op.call is not None
+    new, info = _endpoint_step(system, state, side, op.call, action)
+    return new, replace(info, label=f"{side}: {op}")
+
+
+def _endpoint_step(
+    system: System, state: SystemState, side: Side, event: object, action: Action
+) -> tuple[SystemState, StepInfo]:
+    tcb, outputs = step(state.tcb(side), event)  # type: ignore[arg-type]
+    app = state.app(side)
+    if tcb.rcv_buf:
+        # The program is always reading: hand over whatever the TCP queued.
+        tcb, more = step(tcb, ReceiveCall())
+        outputs += more
+    received, error, eof = app.received, app.error, app.eof
+    for out in outputs:
+        if isinstance(out, Deliver):
+            received += out.data
+        elif isinstance(out, Signal):
+            eof = eof or out.reply is Reply.CONNECTION_CLOSING
+            if out.reply.is_error and error is None:
+                error = out.reply
+    app = replace(app, received=received, error=error, eof=eof)
+    state = state.with_side(side, tcb, app)
+    net = state.net
+    sent: list[Envelope] = []
+    lost: list[Envelope] = []
+    for out in outputs:
+        if isinstance(out, Emit):
+            env = Envelope(out.segment, app.incarnation)
+            net, overflowed = netmod.send(net, system.net_cfg, side.outbound, env)
+            (lost if overflowed else sent).append(env)
+    state = replace(state, net=net)
+    return state, StepInfo(action, str(action), side, outputs, tuple(sent), tuple(lost))

@@ -1,0 +1,1 @@
+"""synack.properties: what must hold of the model (the catalogue arrives with the explorer)."""

@@ -1,0 +1,185 @@
+"""Each profile rule and each variant delta, shown both ways on a single endpoint.
+
+For every rule: the `rfc9293` behaviour, and the changed behaviour under the
+profile or variant.  The property engines show the consequences on whole
+systems; these tests pin the one-point deltas themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from synack.model import (
+    AbortCall,
+    CloseCall,
+    Config,
+    Flags,
+    OpenCall,
+    Profile,
+    Reply,
+    Segment,
+    SegmentArrives,
+    State,
+    Variant,
+    closed,
+    step,
+)
+
+from .util import emitted, established_pair, one_segment, signals
+
+RFC = Config()
+LINUX = Config(profile=Profile.LINUX)
+ACK, RST, SYN, FIN = Flags.ACK, Flags.RST, Flags.SYN, Flags.FIN
+
+
+def test_in_window_rst_not_at_rcv_nxt() -> None:
+    """RFC 5961 3.2: reset only at RCV.NXT exactly; otherwise a challenge ACK."""
+    for cfg, resets in ((RFC, True), (LINUX, False)):
+        client, _ = established_pair(cfg=cfg)  # RCV.NXT = 301, window 8
+        new, out = step(client, SegmentArrives(Segment(RST, 303)))
+        if resets:
+            assert new.state is State.CLOSED
+            assert signals(out) == [Reply.CONNECTION_RESET]
+        else:
+            assert new.state is State.ESTABLISHED
+            seg = one_segment(out)
+            assert (seg.flags, seg.seq, seg.ack) == (ACK, 101, 301)
+        exact, out = step(client, SegmentArrives(Segment(RST, 301)))
+        assert exact.state is State.CLOSED and Reply.CONNECTION_RESET in signals(out)
+
+
+def test_syn_in_synchronized_state() -> None:
+    """RFC 5961 4.2: challenge ACK; RFC 793 text: in-window SYN resets the connection."""
+    for cfg in (RFC, LINUX):
+        client, _ = established_pair(cfg=cfg)
+        new, out = step(client, SegmentArrives(Segment(SYN, 302, 0, 8)))
+        seg = one_segment(out)
+        if cfg is RFC:
+            assert new.state is State.CLOSED
+            assert (seg.flags, seg.seq) == (RST, 101)
+            assert Reply.CONNECTION_RESET in signals(out)
+        else:
+            assert new.state is State.ESTABLISHED
+            assert (seg.flags, seg.seq, seg.ack) == (ACK, 101, 301)
+
+
+def test_ack_of_data_never_sent_below_window() -> None:
+    """RFC 5961 5.2: an ACK far below SND.UNA is discarded with an ACK (linux)."""
+    for cfg in (RFC, LINUX):
+        client, _ = established_pair(cfg=cfg)
+        old_ack = (client.snd_una - 1000) & 0xFFFFFFFF
+        new, out = step(client, SegmentArrives(Segment(ACK | FIN, 301, old_ack, 8)))
+        if cfg is RFC:  # a duplicate ACK is ignored and the FIN is processed
+            assert new.state is State.CLOSE_WAIT
+        else:
+            assert new.state is State.ESTABLISHED
+            assert one_segment(out).ack == 301
+
+
+def test_rst_in_syn_sent_is_refused_on_linux() -> None:
+    for cfg, reply in ((RFC, Reply.CONNECTION_RESET), (LINUX, Reply.CONNECTION_REFUSED)):
+        client, _ = step(closed(cfg), OpenCall(active=True, iss=100))
+        new, out = step(client, SegmentArrives(Segment(RST | ACK, 0, 101)))
+        assert new.state is State.CLOSED
+        assert signals(out) == [reply]
+
+
+def test_abort_reset_form() -> None:
+    for cfg, flags in ((RFC, RST), (LINUX, RST | ACK)):
+        client, _ = established_pair(cfg=cfg)
+        new, out = step(client, AbortCall())
+        seg = one_segment(out)
+        assert new.state is State.CLOSED
+        assert (seg.flags, seg.seq) == (flags, 101)
+
+
+def _server_in_time_wait(cfg: Config) -> tuple[object, object]:
+    """The server closes first and ends in TIME-WAIT (it came from a passive OPEN)."""
+    client, server = established_pair(cfg=cfg)
+    server, out = step(server, CloseCall())
+    client, out = step(client, SegmentArrives(one_segment(out)))
+    server, _ = step(server, SegmentArrives(one_segment(out)))
+    client, out = step(client, CloseCall())
+    server, out = step(server, SegmentArrives(one_segment(out)))
+    assert server.state is State.TIME_WAIT
+    return client, server
+
+
+def test_new_syn_in_time_wait() -> None:
+    """Linux (RFC 6191 style): a SYN above RCV.NXT reopens from TIME-WAIT."""
+    for cfg in (RFC, LINUX):
+        _, server = _server_in_time_wait(cfg)
+        syn = Segment(SYN, 5000, 0, 8)  # far above RCV.NXT = 102: out of window
+        new, out = step(server, SegmentArrives(syn))  # type: ignore[arg-type]
+        seg = one_segment(out)
+        if cfg is RFC:
+            assert new.state is State.TIME_WAIT
+            assert (seg.flags, seg.ack) == (ACK, 102)
+        else:
+            assert new.state is State.SYN_RECEIVED
+            assert (seg.flags, seg.ack) == (SYN | ACK, 5001)
+            assert seg.seq == (server.snd_nxt + 65537) & 0xFFFFFFFF  # type: ignore[attr-defined]
+
+
+def test_linux_time_wait_without_listener_acks_the_syn() -> None:
+    _, server = _server_in_time_wait(LINUX)
+    active_tw = replace(server, passive_open=False)  # type: ignore[type-var]
+    new, out = step(active_tw, SegmentArrives(Segment(SYN, 5000, 0, 8)))
+    assert new.state is State.TIME_WAIT
+    assert one_segment(out).flags == ACK
+
+
+# ------------------------------------------------------------------ variants
+
+
+def test_two_way_handshake_establishes_on_syn() -> None:
+    for variant, state in (
+        (None, State.SYN_RECEIVED),
+        (Variant.TWO_WAY_HANDSHAKE, State.ESTABLISHED),
+    ):
+        server, _ = step(closed(Config(variant=variant), (300,)), OpenCall(active=False))
+        new, out = step(server, SegmentArrives(Segment(SYN, 90, 0, 8)))  # an old duplicate
+        assert new.state is state
+        assert one_segment(out).flags == SYN | ACK
+
+
+def test_no_time_wait_goes_straight_to_closed() -> None:
+    for variant, state in ((None, State.TIME_WAIT), (Variant.NO_TIME_WAIT, State.CLOSED)):
+        client, server = established_pair(cfg=Config(variant=variant))
+        client, out = step(client, CloseCall())
+        server, out = step(server, SegmentArrives(one_segment(out)))
+        client, _ = step(client, SegmentArrives(one_segment(out)))
+        server, out = step(server, CloseCall())
+        fin = one_segment(out)
+        client, out = step(client, SegmentArrives(fin))
+        assert client.state is state
+        assert one_segment(out).flags == ACK  # the FIN is ACKed either way
+        # the retransmitted FIN: re-ACKed in TIME-WAIT, answered by RST when CLOSED
+        _, out = step(client, SegmentArrives(fin))
+        assert one_segment(out).flags == (ACK if variant is None else RST)
+
+
+def test_unchecked_synack_accepts_any_ack() -> None:
+    for variant in (None, Variant.UNCHECKED_SYNACK):
+        client, _ = step(closed(Config(variant=variant)), OpenCall(active=True, iss=100))
+        old_synack = Segment(SYN | ACK, 300, 91, 8)  # answers an old SYN with ISN 90
+        new, out = step(client, SegmentArrives(old_synack))
+        seg = one_segment(out)
+        if variant is None:
+            assert new.state is State.SYN_SENT
+            assert (seg.flags, seg.seq) == (RST, 91)  # RFC 9293 Figure 8 line 5
+        else:
+            assert new.state is State.ESTABLISHED
+            assert new.irs == 300
+
+
+def test_early_close_leaves_fin_wait_1_on_any_ack() -> None:
+    for variant, state in ((None, State.FIN_WAIT_1), (Variant.EARLY_CLOSE, State.FIN_WAIT_2)):
+        client, _ = established_pair(cfg=Config(variant=variant))
+        client, out = step(client, CloseCall())
+        assert client.state is State.FIN_WAIT_1
+        assert one_segment(out).flags == FIN | ACK
+        # An ACK that does not cover the FIN (e.g. a duplicate of the handshake ACK).
+        new, out = step(client, SegmentArrives(Segment(ACK, 301, 101, 8)))
+        assert new.state is state
+        assert emitted(out) == []

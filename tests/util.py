@@ -1,0 +1,54 @@
+"""Helpers for driving endpoints by hand in tests."""
+
+from __future__ import annotations
+
+from synack.model import (
+    Config,
+    Emit,
+    OpenCall,
+    Output,
+    Segment,
+    SegmentArrives,
+    Signal,
+    Tcb,
+    closed,
+    step,
+)
+from synack.model.types import Event
+
+
+def emitted(outputs: tuple[Output, ...]) -> list[Segment]:
+    return [o.segment for o in outputs if isinstance(o, Emit)]
+
+
+def signals(outputs: tuple[Output, ...]) -> list[object]:
+    return [o.reply for o in outputs if isinstance(o, Signal)]
+
+
+def one_segment(outputs: tuple[Output, ...]) -> Segment:
+    segments = emitted(outputs)
+    assert len(segments) == 1, f"expected one segment, got {[str(s) for s in segments]}"
+    return segments[0]
+
+
+def feed(tcb: Tcb, *events: Event) -> tuple[Tcb, tuple[Output, ...]]:
+    """Apply events in order; return the last TCB and all outputs."""
+    outputs: tuple[Output, ...] = ()
+    for event in events:
+        tcb, out = step(tcb, event)
+        outputs += out
+    return tcb, outputs
+
+
+def established_pair(
+    client_iss: int = 100, server_iss: int = 300, cfg: Config | None = None
+) -> tuple[Tcb, Tcb]:
+    """Client and server after a clean three-way handshake."""
+    cfg = cfg or Config()
+    client, server = closed(cfg), closed(cfg, (server_iss,))
+    server, _ = step(server, OpenCall(active=False))
+    client, out = step(client, OpenCall(active=True, iss=client_iss))
+    server, out = step(server, SegmentArrives(one_segment(out)))
+    client, out = step(client, SegmentArrives(one_segment(out)))
+    server, _ = step(server, SegmentArrives(one_segment(out)))
+    return client, server
