@@ -36,8 +36,9 @@ class Scenario:
         profile: Profile = Profile.RFC9293,
         variant: Variant | None = None,
         net: NetworkConfig | None = None,
+        eager_timers: bool = False,
     ) -> System:
-        """The system for this scenario under a profile, variant and network."""
+        """The system for this scenario under a profile, variant, network and timing."""
         cfg = self.cfg.with_(profile=profile, variant=variant)
         net_cfg = net or self.net
         initial = SystemState(
@@ -45,7 +46,9 @@ class Scenario:
             server=closed(cfg, self.server_isns),
             net=netmod.initial(net_cfg),
         )
-        return System(self.name, self.client_script, self.server_script, net_cfg, initial)
+        return System(
+            self.name, self.client_script, self.server_script, net_cfg, initial, eager_timers
+        )
 
 
 SCENARIOS: dict[str, Scenario] = {

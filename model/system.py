@@ -5,9 +5,14 @@ deterministic order; `transition(system, state, action)` applies one and
 says what happened; `successors` combines the two.  Actions are values
 that name what they do (not indices), so a path of actions replays.
 
-Time is not modelled, except for one abstraction of 2 MSL: the
-TIME-WAIT timer may expire only when no segment is in flight, i.e. every
-segment sent before has been delivered or has died in the network.
+Time is not modelled; timers are ordered against the network by two
+abstractions.  2 MSL: the TIME-WAIT timer expires only when no segment
+is in flight (every segment sent before has been delivered or has died).
+RTO: by default a retransmission or user timer also expires only when
+nothing is in flight, i.e. the timeout is long compared with a round
+trip, so a retransmission repairs a loss rather than racing its
+original.  `eager_timers=True` lets them expire at any moment (spurious
+retransmissions included), at the price of a much larger state space.
 """
 
 from __future__ import annotations
@@ -116,6 +121,7 @@ class System:
     server_script: tuple[Op, ...]
     net_cfg: NetworkConfig
     initial: SystemState
+    eager_timers: bool = False
 
     def script(self, side: Side) -> tuple[Op, ...]:
         return self.client_script if side is Side.CLIENT else self.server_script
@@ -208,8 +214,9 @@ def enabled(system: System, state: SystemState) -> list[Action]:
                 actions.append(LoseSegment(direction, env))
     for side in Side:
         for kind in sorted(state.tcb(side).timers, key=lambda k: k.value):
-            if kind is TimerKind.TIME_WAIT and not state.net.empty:
-                continue  # 2 MSL has not passed while a segment may still arrive
+            quiet_only = kind is TimerKind.TIME_WAIT or not system.eager_timers
+            if quiet_only and not state.net.empty:
+                continue  # the timeout has not passed while a segment may still arrive
             actions.append(FireTimer(side, kind))
     return actions
 
