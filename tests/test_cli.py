@@ -11,6 +11,8 @@ import pytest
 from synack.model.config import Profile, Variant
 from synack.model.scenarios import SCENARIOS
 
+from .util import REQUIRED_SCENARIOS
+
 
 def synack(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the console script installed next to this Python (the venv's `synack`)."""
@@ -37,17 +39,7 @@ def test_list_prints_each_name_with_a_description(what: str, names: list[str]) -
 
 def test_list_scenarios_names_the_required_ones() -> None:
     out = synack("list", "scenarios").stdout
-    for name in (
-        "handshake",
-        "lifecycle",
-        "half-close",
-        "simultaneous-open",
-        "simultaneous-close",
-        "reconnect",
-        "abort",
-        "refused",
-        "syn-loss",
-    ):
+    for name in REQUIRED_SCENARIOS:
         assert f"{name} " in out
 
 

@@ -25,7 +25,7 @@ from synack.model import (
     step,
 )
 
-from .util import emitted, established_pair, one_segment, signals
+from .util import close_until_peer_fin, emitted, established_pair, one_segment, signals
 
 RFC = Config()
 LINUX = Config(profile=Profile.LINUX)
@@ -146,12 +146,7 @@ def test_two_way_handshake_establishes_on_syn() -> None:
 def test_no_time_wait_goes_straight_to_closed() -> None:
     for variant, state in ((None, State.TIME_WAIT), (Variant.NO_TIME_WAIT, State.CLOSED)):
         client, server = established_pair(cfg=Config(variant=variant))
-        client, out = step(client, CloseCall())
-        server, out = step(server, SegmentArrives(one_segment(out)))
-        client, _ = step(client, SegmentArrives(one_segment(out)))
-        server, out = step(server, CloseCall())
-        fin = one_segment(out)
-        client, out = step(client, SegmentArrives(fin))
+        client, server, fin, out = close_until_peer_fin(client, server)
         assert client.state is state
         assert one_segment(out).flags == ACK  # the FIN is ACKed either way
         # the retransmitted FIN: re-ACKed in TIME-WAIT, answered by RST when CLOSED

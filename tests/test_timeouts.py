@@ -19,7 +19,7 @@ from synack.model import (
     step,
 )
 
-from .util import emitted, established_pair, one_segment, signals
+from .util import close_until_peer_fin, emitted, established_pair, one_segment, signals
 
 RTO = Timeout(TimerKind.RETRANSMISSION)
 SYN, ACK, FIN = Flags.SYN, Flags.ACK, Flags.FIN
@@ -91,13 +91,7 @@ def test_ack_of_everything_stops_the_timer() -> None:
 
 
 def test_time_wait_reacks_a_retransmitted_fin_and_restarts() -> None:
-    client, server = established_pair()
-    client, out = step(client, CloseCall())
-    server, out = step(server, SegmentArrives(one_segment(out)))
-    client, _ = step(client, SegmentArrives(one_segment(out)))
-    server, out = step(server, CloseCall())
-    fin = one_segment(out)
-    client, out = step(client, SegmentArrives(fin))
+    client, _, fin, _ = close_until_peer_fin(*established_pair())
     assert client.state is State.TIME_WAIT
     again, out = step(client, SegmentArrives(fin))  # our ACK was lost; the FIN comes again
     assert again.state is State.TIME_WAIT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from synack.model import (
+    CloseCall,
     Config,
     Emit,
     OpenCall,
@@ -52,3 +53,31 @@ def established_pair(
     client, out = step(client, SegmentArrives(one_segment(out)))
     server, _ = step(server, SegmentArrives(one_segment(out)))
     return client, server
+
+
+def close_until_peer_fin(active: Tcb, passive: Tcb) -> tuple[Tcb, Tcb, Segment, tuple[Output, ...]]:
+    """The active side closes, the passive side ACKs and closes too.
+
+    Returns (active, passive, the passive side's FIN, the active side's
+    outputs on receiving it), with the FIN delivered once.
+    """
+    active, out = step(active, CloseCall())
+    passive, out = step(passive, SegmentArrives(one_segment(out)))
+    active, _ = step(active, SegmentArrives(one_segment(out)))
+    passive, out = step(passive, CloseCall())
+    fin = one_segment(out)
+    active, out = step(active, SegmentArrives(fin))
+    return active, passive, fin, out
+
+
+REQUIRED_SCENARIOS = (
+    "handshake",
+    "lifecycle",
+    "half-close",
+    "simultaneous-open",
+    "simultaneous-close",
+    "reconnect",
+    "abort",
+    "refused",
+    "syn-loss",
+)
