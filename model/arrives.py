@@ -151,13 +151,13 @@ def syn_sent_state(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
     if seq_gt(tcb.snd_una, tcb.iss):
         tcb = replace(tcb, state=S.ESTABLISHED)
         tcb = disarm_retransmission(tcb, out)
-        text_or_controls = bool(seg.payload) or seg.fin or Flags.URG in seg.flags
+        text_or_controls = bool(seg.payload) or seg.fin or seg.urg
         if not text_or_controls:
             emit(out, ack_segment(tcb))
             return transmit(tcb, out)
         # "continue processing at the sixth step": the URG, text and FIN steps
         # acknowledge everything in one ACK (MUST-58), so no separate ACK here.
-        body = _Idealized(seq_add(seg.seq, 1), seg.payload, seg.fin, Flags.URG in seg.flags)
+        body = _Idealized(seq_add(seg.seq, 1), seg.payload, seg.fin, seg.urg)
         tcb, _ = _text_and_fin(tcb, seg, _trim_to_window(tcb, body), out)
         return _finish(tcb, True, out)
     # Simultaneous open.
@@ -252,7 +252,7 @@ def _first_check_sequence(
     Returns the idealized segment and whether an ACK is owed, or None to drop.
     """
     wnd = tcb.rcv_wnd
-    urg = Flags.URG in seg.flags
+    urg = seg.urg
     if not _simultaneous_open_synack(tcb, seg) and not acceptable(
         tcb.rcv_nxt, wnd, seg.seq, seg.seg_len
     ):
@@ -472,7 +472,11 @@ def _text_and_fin(tcb: Tcb, seg: Segment, body: _Idealized, out: list[Output]) -
         # hole is; retransmission repairs it.
         return tcb, bool(body.text) or body.fin
     ack_needed = False
-    if body.text and receiving:
+    if body.text and state is S.FIN_WAIT_2 and tcb.cfg.variant is Variant.NO_HALF_CLOSE:
+        # The broken design: the text is acknowledged but never reaches the user.
+        tcb = replace(tcb, rcv_nxt=seq_add(tcb.rcv_nxt, len(body.text)))
+        ack_needed = True
+    elif body.text and receiving:
         tcb = replace(
             tcb,
             rcv_buf=tcb.rcv_buf + body.text,

@@ -76,6 +76,8 @@ class Variant(Enum):
     NO_TIME_WAIT = "no-time-wait"
     UNCHECKED_SYNACK = "unchecked-synack"
     EARLY_CLOSE = "early-close"
+    NO_HALF_CLOSE = "no-half-close"
+    NO_GIVE_UP = "no-give-up"
 
     @property
     def description(self) -> str:
@@ -98,6 +100,14 @@ VARIANT_DESCRIPTIONS = {
     Variant.EARLY_CLOSE: (
         "any acceptable ACK counts as the ACK of our FIN, so FIN-WAIT-1 and LAST-ACK are "
         "left before the FIN is acknowledged"
+    ),
+    Variant.NO_HALF_CLOSE: (
+        "once its FIN is ACKed (FIN-WAIT-2) the active closer acknowledges but discards the "
+        "peer's text, as if close() ended both directions; half-close data is lost"
+    ),
+    Variant.NO_GIVE_UP: (
+        "the retransmission timer never gives up: SYN, SYN,ACK and FIN are retransmitted "
+        "without bound instead of failing after tcp_syn_retries / tcp_synack_retries"
     ),
 }
 

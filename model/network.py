@@ -21,9 +21,11 @@ messages are the same value (fewer states, stable fingerprints).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Generic, TypeVar
+
+from .values import cached_hash
 
 M = TypeVar("M")
 
@@ -62,6 +64,7 @@ class NetworkConfig:
         return ", ".join(parts)
 
 
+@cached_hash
 @dataclass(frozen=True, slots=True)
 class Network(Generic[M]):
     """In-flight messages in both directions and the duplications left."""
@@ -69,14 +72,15 @@ class Network(Generic[M]):
     c2s: tuple[M, ...] = ()
     s2c: tuple[M, ...] = ()
     dups_left: int = 0
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def channel(self, direction: Direction) -> tuple[M, ...]:
         return self.c2s if direction is Direction.C2S else self.s2c
 
     def with_channel(self, direction: Direction, channel: tuple[M, ...]) -> Network[M]:
         if direction is Direction.C2S:
-            return replace(self, c2s=channel)
-        return replace(self, s2c=channel)
+            return Network(channel, self.s2c, self.dups_left)
+        return Network(self.c2s, channel, self.dups_left)
 
     @property
     def empty(self) -> bool:
@@ -135,7 +139,7 @@ def deliver(net: Network[M], direction: Direction, msg: M, keep_copy: bool) -> N
             raise ValueError("no duplications left")
         if msg not in net.channel(direction):
             raise ValueError(f"{msg!r} is not in flight {direction}")
-        return replace(net, dups_left=net.dups_left - 1)
+        return Network(net.c2s, net.s2c, net.dups_left - 1)
     return remove(net, direction, msg)
 
 

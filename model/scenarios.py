@@ -130,6 +130,32 @@ SCENARIOS: dict[str, Scenario] = {
             server_isns=(300, 400),
         ),
         Scenario(
+            "reuse",
+            "the client closes first, waits out TIME-WAIT and connects again on the same "
+            "4-tuple; the server's ISN clock has moved on by less than the data it sent",
+            (
+                op.connect(100),
+                op.await_connected(),
+                op.close(),
+                op.read_eof(),
+                op.await_closed(),
+                op.connect(110),
+                op.await_connected(),
+            ),
+            (
+                op.listen(),
+                op.accept(),
+                op.send(b"abcdef"),
+                op.read_eof(),
+                op.close(),
+                op.await_closed(),
+                op.listen(),
+                op.accept(),
+            ),
+            client_isns=(100, 110),
+            server_isns=(300, 302),
+        ),
+        Scenario(
             "abort",
             "the client sends data, then close() with SO_LINGER 0: RST ends the connection",
             (op.connect(100), op.await_connected(), op.send(b"x"), op.abort()),

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import IntFlag
 
 from .seq import MASK
+from .values import cached_hash
 
 
 class Flags(IntFlag):
@@ -25,8 +26,10 @@ class Flags(IntFlag):
 
 _ORDER = (Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.ACK, Flags.URG)
 NO_FLAGS = Flags(0)
+_FIN, _SYN, _RST, _ACK, _URG = 0x01, 0x02, 0x04, 0x10, 0x20
 
 
+@cached_hash
 @dataclass(frozen=True, slots=True, order=True)
 class Segment:
     """One TCP segment.  `wnd` is SEG.WND, `up` the urgent pointer field.
@@ -40,9 +43,14 @@ class Segment:
     ack: int = 0
     wnd: int = 0
     payload: bytes = b""
-    up: int = field(default=0)
+    up: int = 0
+    # The flags as a plain int: bit tests on an IntFlag go through the enum
+    # machinery, which dominated exploration profiles.
+    bits: int = field(default=0, init=False, repr=False, compare=False)
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "bits", int(self.flags))
         for name in ("seq", "ack"):
             value = getattr(self, name)
             if not 0 <= value <= MASK:
@@ -55,23 +63,27 @@ class Segment:
     @property
     def seg_len(self) -> int:
         """SEG.LEN: octets of text plus one each for SYN and FIN."""
-        return len(self.payload) + (Flags.SYN in self.flags) + (Flags.FIN in self.flags)
+        return len(self.payload) + (self.bits & _SYN) // _SYN + (self.bits & _FIN)
 
     @property
     def syn(self) -> bool:
-        return Flags.SYN in self.flags
+        return bool(self.bits & _SYN)
 
     @property
     def fin(self) -> bool:
-        return Flags.FIN in self.flags
+        return bool(self.bits & _FIN)
 
     @property
     def rst(self) -> bool:
-        return Flags.RST in self.flags
+        return bool(self.bits & _RST)
 
     @property
     def has_ack(self) -> bool:
-        return Flags.ACK in self.flags
+        return bool(self.bits & _ACK)
+
+    @property
+    def urg(self) -> bool:
+        return bool(self.bits & _URG)
 
     def __str__(self) -> str:
         text = f"<SEQ={self.seq}>"

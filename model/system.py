@@ -23,22 +23,23 @@ from enum import Enum
 
 from . import network as netmod
 from .endpoint import step
+from .ghost import App, observe
 from .network import Direction, Network, NetworkConfig
 from .scripts import Op, Wait
 from .segment import Segment
 from .tcb import Tcb
 from .types import (
-    Deliver,
     Emit,
+    Event,
     Output,
     ReceiveCall,
     Reply,
     SegmentArrives,
-    Signal,
     State,
     Timeout,
     TimerKind,
 )
+from .values import cached_hash
 
 
 class Side(Enum):
@@ -61,6 +62,7 @@ def receiver(direction: Direction) -> Side:
     return Side.SERVER if direction is Direction.C2S else Side.CLIENT
 
 
+@cached_hash
 @dataclass(frozen=True, slots=True, order=True)
 class Envelope:
     """A segment in flight, tagged with the incarnation of the program that sent it.
@@ -71,22 +73,13 @@ class Envelope:
 
     segment: Segment
     incarnation: int
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __str__(self) -> str:
         return f"{self.segment} (inc {self.incarnation})"
 
 
-@dataclass(frozen=True, slots=True)
-class App:
-    """A program's progress: next op, first error seen, bytes read, EOF seen, incarnation."""
-
-    pc: int = 0
-    error: Reply | None = None
-    received: bytes = b""
-    eof: bool = False
-    incarnation: int = 0
-
-
+@cached_hash
 @dataclass(frozen=True, slots=True)
 class SystemState:
     client: Tcb
@@ -94,6 +87,7 @@ class SystemState:
     net: Network[Envelope]
     client_app: App = field(default_factory=App)
     server_app: App = field(default_factory=App)
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def tcb(self, side: Side) -> Tcb:
         return self.client if side is Side.CLIENT else self.server
@@ -103,8 +97,11 @@ class SystemState:
 
     def with_side(self, side: Side, tcb: Tcb, app: App) -> SystemState:
         if side is Side.CLIENT:
-            return replace(self, client=tcb, client_app=app)
-        return replace(self, server=tcb, server_app=app)
+            return SystemState(tcb, self.server, self.net, app, self.server_app)
+        return SystemState(self.client, tcb, self.net, self.client_app, app)
+
+    def with_net(self, net: Network[Envelope]) -> SystemState:
+        return SystemState(self.client, self.server, net, self.client_app, self.server_app)
 
     def describe(self) -> str:
         return (
@@ -122,6 +119,18 @@ class System:
     net_cfg: NetworkConfig
     initial: SystemState
     eager_timers: bool = False
+    # Endpoint steps are deterministic, so their results are memoized by value;
+    # the cache changes nothing but speed (exploration meets the same
+    # (TCB, program, event) many times in different network contexts).
+    memo: dict[object, tuple[Tcb, App, tuple[Output, ...]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    @property
+    def ghost_cap(self) -> int:
+        """Where the ghost transmission counters saturate: past every retry limit."""
+        cfg = self.initial.client.cfg
+        return max(cfg.syn_retries, cfg.synack_retries, cfg.retries) + 2
 
     def script(self, side: Side) -> tuple[Op, ...]:
         return self.client_script if side is Side.CLIENT else self.server_script
@@ -183,12 +192,17 @@ class StepInfo:
     """What one transition did, for charts and properties."""
 
     action: Action
-    label: str
+    op_label: str | None
     side: Side | None
     outputs: tuple[Output, ...]
     sent: tuple[Envelope, ...]
     overflowed: tuple[Envelope, ...]
     received: Envelope | None = None
+
+    @property
+    def label(self) -> str:
+        """What happened, for people: the program's call, or the action."""
+        return self.op_label or str(self.action)
 
 
 class NotEnabled(ValueError):
@@ -241,24 +255,31 @@ def _reached(op: Op, tcb: Tcb, app: App) -> bool:
 
 def successors(system: System, state: SystemState) -> Iterator[tuple[Action, SystemState]]:
     for action in enabled(system, state):
-        yield action, transition(system, state, action)[0]
+        yield action, apply(system, state, action)[0]
 
 
 def transition(system: System, state: SystemState, action: Action) -> tuple[SystemState, StepInfo]:
     """Apply `action`; raises NotEnabled if it is not enabled in `state`."""
     if action not in enabled(system, state):
         raise NotEnabled(f"{action} is not enabled in state: {state.describe()}")
+    return apply(system, state, action)
+
+
+def apply(system: System, state: SystemState, action: Action) -> tuple[SystemState, StepInfo]:
+    """Apply an action known to be enabled in `state` (as `enabled` listed it)."""
     if isinstance(action, AppStep):
         return _app_step(system, state, action)
     if isinstance(action, DeliverSegment):
         net = netmod.deliver(state.net, action.direction, action.envelope, action.keep_copy)
         side = receiver(action.direction)
         event = SegmentArrives(action.envelope.segment)
-        new, info = _endpoint_step(system, replace(state, net=net), side, event, action)
+        new, info = _endpoint_step(
+            system, state.with_net(net), side, event, action, action.envelope.incarnation
+        )
         return new, replace(info, received=action.envelope)
     if isinstance(action, LoseSegment):
         net = netmod.remove(state.net, action.direction, action.envelope)
-        return replace(state, net=net), StepInfo(action, str(action), None, (), (), ())
+        return state.with_net(net), StepInfo(action, None, None, (), (), ())
     return _endpoint_step(system, state, action.side, Timeout(action.kind), action)
 
 
@@ -276,31 +297,33 @@ def _app_step(system: System, state: SystemState, action: AppStep) -> tuple[Syst
         return state.with_side(side, tcb, new_app), info
     app = replace(app, pc=app.pc + 1)
     if op.new_incarnation:
-        app = replace(app, incarnation=app.incarnation + 1)
+        app = app.new_incarnation()
     state = state.with_side(side, tcb, app)
     assert op.call is not None
     new, info = _endpoint_step(system, state, side, op.call, action)
-    return new, replace(info, label=f"{side}: {op}")
+    return new, replace(info, op_label=f"{side}: {op}")
 
 
 def _endpoint_step(
-    system: System, state: SystemState, side: Side, event: object, action: Action
+    system: System,
+    state: SystemState,
+    side: Side,
+    event: Event,
+    action: Action,
+    sender_incarnation: int = 0,
 ) -> tuple[SystemState, StepInfo]:
-    tcb, outputs = step(state.tcb(side), event)  # type: ignore[arg-type]
-    app = state.app(side)
-    if tcb.rcv_buf:
-        # The program is always reading: hand over whatever the TCP queued.
-        tcb, more = step(tcb, ReceiveCall())
-        outputs += more
-    received, error, eof = app.received, app.error, app.eof
-    for out in outputs:
-        if isinstance(out, Deliver):
-            received += out.data
-        elif isinstance(out, Signal):
-            eof = eof or out.reply is Reply.CONNECTION_CLOSING
-            if out.reply.is_error and error is None:
-                error = out.reply
-    app = replace(app, received=received, error=error, eof=eof)
+    before, app = state.tcb(side), state.app(side)
+    key = (before, app, event, sender_incarnation)
+    cached = system.memo.get(key)
+    if cached is None:
+        tcb, outputs = step(before, event)
+        if tcb.rcv_buf:
+            # The program is always reading: hand over whatever the TCP queued.
+            tcb, more = step(tcb, ReceiveCall())
+            outputs += more
+        app = observe(app, before, tcb, event, outputs, sender_incarnation, system.ghost_cap)
+        cached = system.memo[key] = (tcb, app, outputs)
+    tcb, app, outputs = cached
     state = state.with_side(side, tcb, app)
     net = state.net
     sent: list[Envelope] = []
@@ -310,5 +333,5 @@ def _endpoint_step(
             env = Envelope(out.segment, app.incarnation)
             net, overflowed = netmod.send(net, system.net_cfg, side.outbound, env)
             (lost if overflowed else sent).append(env)
-    state = replace(state, net=net)
-    return state, StepInfo(action, str(action), side, outputs, tuple(sent), tuple(lost))
+    state = state.with_net(net)
+    return state, StepInfo(action, None, side, outputs, tuple(sent), tuple(lost))

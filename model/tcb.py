@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from .config import DEFAULT_CONFIG, Config
 from .seq import seq_add, seq_sub
 from .types import State, TimerKind
+from .values import cached_hash
 
 NO_TIMERS: frozenset[TimerKind] = frozenset()
 
 
+@cached_hash
 @dataclass(frozen=True, slots=True)
 class Tcb:
     """One endpoint of one connection.  CLOSED means "no TCB exists".
@@ -45,6 +47,7 @@ class Tcb:
     recv_pending: bool = False
     timers: frozenset[TimerKind] = NO_TIMERS
     retries: int = 0
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------ derived
 

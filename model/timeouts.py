@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .config import Variant
 from .segment import Flags, Segment
 from .sending import arm, delete_tcb, disarm_retransmission, emit, front_of_queue
 from .seq import seq_add
@@ -52,7 +53,9 @@ def retransmission_timeout(tcb: Tcb, out: list[Output]) -> Tcb:
     deleted.  With nothing in flight but text behind a zero window, the
     expiry sends a one-octet zero-window probe (3.8.6.1, MUST-36).
     """
-    if tcb.retries >= retry_limit(tcb):
+    limit = retry_limit(tcb)
+    gives_up = tcb.cfg.variant is not Variant.NO_GIVE_UP  # the broken design never does
+    if tcb.retries >= limit and gives_up:
         if tcb.state is S.SYN_RECEIVED and tcb.passive_open:
             # RFC-AMBIGUITY: give-up of a passively opened SYN-RECEIVED is not
             # described; as Linux drops the request socket, the half-open
@@ -69,4 +72,5 @@ def retransmission_timeout(tcb: Tcb, out: list[Output]) -> Tcb:
         segment = Segment(Flags.ACK, tcb.snd_nxt, tcb.rcv_nxt, tcb.rcv_wnd, unsent[:1])
         tcb = replace(tcb, snd_nxt=seq_add(tcb.snd_nxt, 1))
     emit(out, segment)
-    return arm(replace(tcb, retries=tcb.retries + 1), TimerKind.RETRANSMISSION, out)
+    retries = min(tcb.retries + 1, limit)  # saturates: only no-give-up ever reaches it
+    return arm(replace(tcb, retries=retries), TimerKind.RETRANSMISSION, out)

