@@ -1,8 +1,8 @@
 """The `synack` command line.
 
 Exit status: 0 all good; 1 a property violated / a finding; 2 bad usage
-or set-up (one clear line, no traceback).  Only `list` exists so far;
-the engines (check, prove, fuzz, replay, conformance, docs) arrive with
+or set-up (one clear line, no traceback); 3 unknown (a limit was hit).
+the other engines (prove, fuzz, replay, conformance, docs) arrive with
 their issues.
 """
 
@@ -13,13 +13,16 @@ import sys
 from collections.abc import Sequence
 
 from synack.model.config import PROFILE_RULES, Profile, Variant
-from synack.model.scenarios import SCENARIOS
+from synack.model.scenarios import DEFAULT_SCENARIOS, SCENARIOS
+from synack.properties.catalogue import CATALOGUE
+
+from . import check
 
 EXIT_OK = 0
 EXIT_FINDING = 1
 EXIT_USAGE = 2
 
-LISTS = ("scenarios", "profiles", "variants")
+LISTS = ("scenarios", "properties", "profiles", "variants")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +34,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _rows(what: str) -> list[tuple[str, str]]:
     if what == "scenarios":
-        return [(s.name, s.description) for s in SCENARIOS.values()]
+        return [
+            (s.name, s.description + ("" if s.name in DEFAULT_SCENARIOS else " [not a default]"))
+            for s in SCENARIOS.values()
+        ]
+    if what == "properties":
+        return [(p.name, f"{p.meaning} ({p.kind.value}; {p.source})") for p in CATALOGUE]
     if what == "profiles":
         return [(p.value, p.description) for p in Profile]
     return [(v.value, v.description) for v in Variant]
@@ -62,6 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="with profiles: each rule and its source"
     )
     p_list.set_defaults(func=cmd_list)
+    p_check = sub.add_parser(
+        "check",
+        help="explore scenarios exhaustively and check every property",
+        description="Explore every reachable state of each scenario under loss, duplication and "
+        "reordering, check the property catalogue, and explain each violation with a shortest "
+        "counterexample.  Exit status: 0 all hold, 1 a property is violated, 2 bad usage, "
+        "3 unknown (a limit stopped the exploration first).",
+    )
+    check.add_arguments(p_check)
+    p_check.set_defaults(func=check.cmd_check)
     return parser
 
 

@@ -120,7 +120,7 @@ def syn_sent_state(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
     # Second, check the RST bit.
     if seg.rst:
         if ack_ok:
-            refused = Reply.CONNECTION_REFUSED if tcb.cfg.rfc5961 else Reply.CONNECTION_RESET
+            refused = Reply.CONNECTION_REFUSED if tcb.cfg.linux else Reply.CONNECTION_RESET
             out.append(Signal(refused))
             return delete_tcb(tcb, out)
         return tcb
@@ -185,7 +185,7 @@ class _Idealized:
 
 def other_states(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
     """3.10.7.4 Other states (SYN-RECEIVED and the synchronized states)."""
-    if tcb.state is S.TIME_WAIT and tcb.cfg.rfc5961:
+    if tcb.state is S.TIME_WAIT and tcb.cfg.linux:
         reborn = _linux_time_wait_syn(tcb, seg, out)
         if reborn is not None:
             return reborn
@@ -320,6 +320,8 @@ def _second_check_rst(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb | None:
     """Second, check the RST bit.  Returns `tcb` itself to continue."""
     if not seg.rst:
         return tcb
+    if tcb.state is S.TIME_WAIT and tcb.cfg.rfc1337:
+        return None  # RFC 1337: a RST must not assassinate TIME-WAIT
     if tcb.cfg.rfc5961 and seg.seq != tcb.rcv_nxt:
         emit(out, ack_segment(tcb))  # RFC 5961 3.2: challenge ACK
         return None

@@ -21,6 +21,7 @@ class Profile(Enum):
 
     RFC9293 = "rfc9293"
     LINUX = "linux"
+    RFC1337 = "rfc1337"
 
     @property
     def description(self) -> str:
@@ -33,10 +34,22 @@ PROFILE_DESCRIPTIONS = {
         "Linux TCP: RFC 5961 challenge ACKs, RST in SYN-SENT reported as 'connection refused', "
         "new SYN accepted in TIME-WAIT (tcp_timewait_state_process)"
     ),
+    Profile.RFC1337: (
+        "RFC 9293 plus RFC 1337's fix for TIME-WAIT assassination: a RST in TIME-WAIT is "
+        "ignored (Linux with net.ipv4.tcp_rfc1337=1)"
+    ),
 }
 
 PROFILE_RULES: dict[Profile, tuple[tuple[str, str], ...]] = {
     Profile.RFC9293: (),
+    Profile.RFC1337: (
+        (
+            "RST in TIME-WAIT: ignored, the 2 MSL wait runs on (RFC 9293 3.10.7.4 would "
+            "enter CLOSED)",
+            "RFC 1337 section 3 (fix TH1); Linux tcp_timewait_state_process() with "
+            "net.ipv4.tcp_rfc1337=1",
+        ),
+    ),
     Profile.LINUX: (
         (
             "RST in a synchronized state: reset only if SEG.SEQ = RCV.NXT, challenge ACK if "
@@ -139,7 +152,18 @@ class Config:
 
     @property
     def rfc5961(self) -> bool:
+        """RFC 5961 challenge ACKs (the `linux` profile)."""
         return self.profile is Profile.LINUX
+
+    @property
+    def linux(self) -> bool:
+        """Linux's own choices where RFC 9293 leaves room (the `linux` profile)."""
+        return self.profile is Profile.LINUX
+
+    @property
+    def rfc1337(self) -> bool:
+        """RST segments do not end TIME-WAIT (the `rfc1337` profile)."""
+        return self.profile is Profile.RFC1337
 
 
 DEFAULT_CONFIG = Config()

@@ -48,7 +48,8 @@ class App:
     FIN must still be answered until our 2 MSL have run.  syn_tx, synack_tx,
     fin_tx: transmissions of our SYN, of our SYN,ACK for the current IRS,
     and of our FIN while it is outstanding (0 once it is acknowledged;
-    saturating, to keep exploration finite).
+    saturating, to keep exploration finite).  accepted_by: the peer
+    incarnation that accepted this incarnation's SYN (0: none yet).
     """
 
     pc: int = 0
@@ -62,6 +63,7 @@ class App:
     syn_tx: int = 0
     synack_tx: int = 0
     fin_tx: int = 0
+    accepted_by: int = 0
     _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def new_incarnation(self) -> App:
@@ -75,6 +77,7 @@ class App:
             syn_tx=0,
             synack_tx=0,
             fin_tx=0,
+            accepted_by=0,
         )
 
 
@@ -97,6 +100,8 @@ def observe(
             if out.reply.is_error and error is None:
                 error = out.reply
     app = replace(app, received=received, error=error, eof=eof)
+    if _failed(outputs):
+        app = replace(app, tw_owed=False)  # a connection that failed owes no TIME-WAIT
     if isinstance(event, SendCall) and not any(isinstance(o, Signal) for o in outputs):
         app = replace(app, sent=app.sent + event.data)
     if isinstance(event, SegmentArrives):
@@ -106,6 +111,10 @@ def observe(
     if isinstance(event, AbortCall):
         app = replace(app, tw_owed=False)
     return _count_transmissions(app, after, outputs, cap)
+
+
+def _failed(outputs: tuple[Output, ...]) -> bool:
+    return any(isinstance(o, Signal) and o.reply.is_error for o in outputs)
 
 
 def _on_arrival(

@@ -58,7 +58,7 @@ def abort_reset(tcb: Tcb) -> Segment:
 
     The `linux` profile also sets ACK=RCV.NXT, as tcp_send_active_reset() does.
     """
-    if tcb.cfg.rfc5961:
+    if tcb.cfg.linux:
         return Segment(RST_ACK, tcb.snd_nxt, tcb.rcv_nxt)
     return Segment(Flags.RST, tcb.snd_nxt)
 

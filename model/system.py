@@ -7,7 +7,10 @@ that name what they do (not indices), so a path of actions replays.
 
 Time is not modelled; timers are ordered against the network by two
 abstractions.  2 MSL: the TIME-WAIT timer expires only when no segment
-is in flight (every segment sent before has been delivered or has died).
+is in flight (every segment sent before has been delivered or has died)
+and the peer is not retransmitting: 2 MSL outlasts the peer's
+retransmissions, which is what TIME-WAIT is sized for ("to be sure the
+remote TCP peer received the acknowledgment", RFC 9293 3.3.2).
 RTO: by default a retransmission or user timer also expires only when
 nothing is in flight, i.e. the timeout is long compared with a round
 trip, so a retransmission repairs a loss rather than racing its
@@ -56,6 +59,11 @@ class Side(Enum):
     @property
     def peer(self) -> Side:
         return Side.SERVER if self is Side.CLIENT else Side.CLIENT
+
+
+SIDES = (Side.CLIENT, Side.SERVER)
+"""Both sides, in the fixed order used everywhere (iterating an Enum class is slow)."""
+DIRECTIONS = (Direction.C2S, Direction.S2C)
 
 
 def receiver(direction: Direction) -> Side:
@@ -215,22 +223,25 @@ class NotEnabled(ValueError):
 def enabled(system: System, state: SystemState) -> list[Action]:
     """Every action enabled in `state`, in a fixed order."""
     actions: list[Action] = []
-    for side in Side:
+    for side in SIDES:
         if _op_enabled(system, state, side):
             actions.append(AppStep(side))
     cfg = system.net_cfg
-    for direction in Direction:
+    for direction in DIRECTIONS:
         for env in netmod.deliverable(state.net, cfg, direction):
             actions.append(DeliverSegment(direction, env))
             if netmod.can_duplicate(state.net):
                 actions.append(DeliverSegment(direction, env, keep_copy=True))
             if cfg.loss:
                 actions.append(LoseSegment(direction, env))
-    for side in Side:
+    for side in SIDES:
         for kind in sorted(state.tcb(side).timers, key=lambda k: k.value):
             quiet_only = kind is TimerKind.TIME_WAIT or not system.eager_timers
             if quiet_only and not state.net.empty:
                 continue  # the timeout has not passed while a segment may still arrive
+            peer_timers = state.tcb(side.peer).timers
+            if kind is TimerKind.TIME_WAIT and TimerKind.RETRANSMISSION in peer_timers:
+                continue  # 2 MSL outlasts the peer's retransmissions
             actions.append(FireTimer(side, kind))
     return actions
 
@@ -272,15 +283,32 @@ def apply(system: System, state: SystemState, action: Action) -> tuple[SystemSta
     if isinstance(action, DeliverSegment):
         net = netmod.deliver(state.net, action.direction, action.envelope, action.keep_copy)
         side = receiver(action.direction)
-        event = SegmentArrives(action.envelope.segment)
+        env = action.envelope
         new, info = _endpoint_step(
-            system, state.with_net(net), side, event, action, action.envelope.incarnation
+            system, state.with_net(net), side, SegmentArrives(env.segment), action, env.incarnation
         )
-        return new, replace(info, received=action.envelope)
+        new = _note_syn_accepted(state, new, side, env)
+        return new, replace(info, received=env)
     if isinstance(action, LoseSegment):
         net = netmod.remove(state.net, action.direction, action.envelope)
         return state.with_net(net), StepInfo(action, None, None, (), (), ())
     return _endpoint_step(system, state, action.side, Timeout(action.kind), action)
+
+
+def _note_syn_accepted(
+    before: SystemState, after: SystemState, receiver: Side, env: Envelope
+) -> SystemState:
+    """Ghost: record on the sender that the receiver accepted its current SYN."""
+    app = after.app(receiver)
+    if app.irs_from == before.app(receiver).irs_from or app.irs_from != env.incarnation:
+        return after
+    sender = receiver.peer
+    sender_app = after.app(sender)
+    if sender_app.incarnation != env.incarnation:
+        return after  # the SYN's sender has moved on: an old duplicate
+    return after.with_side(
+        sender, after.tcb(sender), replace(sender_app, accepted_by=app.incarnation)
+    )
 
 
 def _app_step(system: System, state: SystemState, action: AppStep) -> tuple[SystemState, StepInfo]:

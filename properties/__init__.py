@@ -1,1 +1,6 @@
-"""synack.properties: what must hold of the model (the catalogue arrives with the explorer)."""
+"""synack.properties: what must hold of the specification, as named predicates."""
+
+from .catalogue import BY_NAME, CATALOGUE, Kind, Property, get
+from .ends import End, end_kind
+
+__all__ = ["BY_NAME", "CATALOGUE", "End", "Kind", "Property", "end_kind", "get"]

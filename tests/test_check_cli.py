@@ -1,0 +1,117 @@
+"""`synack check` as a user runs it: exit statuses, JSON report, saved counterexamples."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SYNACK = Path(sys.executable).parent / "synack"
+
+
+def synack(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    assert SYNACK.exists(), f"the synack console script is not installed at {SYNACK}"
+    return subprocess.run([str(SYNACK), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_check_small_scenarios_all_hold() -> None:
+    result = synack("check", "--scenario", "handshake", "--scenario", "refused")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all hold" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_two_way_handshake_on_reconnect_names_the_violation_in_json() -> None:
+    result = synack(
+        "check", "--variant", "two-way-handshake", "--scenario", "reconnect", "--json", "-"
+    )
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    (entry,) = report["results"]
+    assert (entry["scenario"], entry["variant"], entry["profile"]) == (
+        "reconnect",
+        "two-way-handshake",
+        "rfc9293",
+    )
+    props = {p["name"]: p for p in entry["properties"]}
+    violated = props["no-old-syn-connection"]
+    assert violated["holds"] is False
+    steps = violated["counterexample"]["steps"]
+    assert steps[-1]["kind"] == "deliver" and steps[-1]["segment"]["seq"] == 90
+    assert steps[-1]["after"]["server"] == "ESTABLISHED"
+    assert violated["counterexample"]["mermaid"].startswith("sequenceDiagram")
+    assert all(p["counterexample"] is None for n, p in props.items() if p["holds"])
+    for key in ("states", "transitions", "seconds"):
+        assert entry[key] > 0
+
+
+def test_out_dir_saves_json_mermaid_and_chart(tmp_path: Path) -> None:
+    result = synack(
+        "check", "--variant", "early-close", "--scenario", "lifecycle", "--out", str(tmp_path)
+    )
+    assert result.returncode == 1
+    saved = sorted(p.name for p in tmp_path.iterdir())
+    assert "lifecycle.ack-before-close.json" in saved
+    assert "lifecycle.ack-before-close.mmd" in saved
+    assert "lifecycle.ack-before-close.txt" in saved
+    case = json.loads((tmp_path / "lifecycle.ack-before-close.json").read_text())
+    assert case["property"] == "ack-before-close" and case["steps"]
+
+
+def test_state_limit_gives_partial_report_and_exit_3() -> None:
+    result = synack("check", "--scenario", "lifecycle", "--max-states", "500", "--json", "-")
+    assert result.returncode == 3, result.stderr
+    (entry,) = json.loads(result.stdout)["results"]
+    assert entry["complete"] is False
+    assert "state limit" in entry["stop_reason"]
+    holds = {p["name"]: p["holds"] for p in entry["properties"]}
+    assert holds["no-deadlock"] is None and holds["eventually-quiescent"] is None
+
+
+def test_budget_stops_a_large_exploration() -> None:
+    result = synack(
+        "check", "--scenario", "lifecycle", "--eager-timers", "--budget", "2", "--json", "-"
+    )
+    assert result.returncode == 3
+    (entry,) = json.loads(result.stdout)["results"]
+    assert "budget" in entry["stop_reason"] and entry["seconds"] < 30
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check", "--scenario", "nope"),
+        ("check", "--variant", "nope"),
+        ("check", "--profile", "bsd"),
+        ("check", "--capacity", "0"),
+        ("check", "--dup", "-1"),
+        ("check", "--property", "nope"),
+        ("check", "--max-states", "0"),
+        ("check", "--capacity", "x"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(args: tuple[str, ...]) -> None:
+    result = synack(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_list_properties_shows_the_catalogue() -> None:
+    result = synack("list", "properties")
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names == [
+        "no-old-syn-connection",
+        "ack-before-close",
+        "graceful-close-delivers-all-data",
+        "half-close-delivers",
+        "time-wait-reacks-fin",
+        "no-stale-segment-accepted",
+        "retransmission-bounded",
+        "no-deadlock",
+        "eventually-quiescent",
+    ]
