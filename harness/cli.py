@@ -16,7 +16,7 @@ from synack.model.config import PROFILE_RULES, Profile, Variant
 from synack.model.scenarios import DEFAULT_SCENARIOS, SCENARIOS
 from synack.properties.catalogue import CATALOGUE
 
-from . import check
+from . import check, replay
 
 EXIT_OK = 0
 EXIT_FINDING = 1
@@ -80,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_arguments(p_check)
     p_check.set_defaults(func=check.cmd_check)
+    p_replay = sub.add_parser(
+        "replay",
+        help="re-run a saved counterexample through the model",
+        description="Replay a counterexample saved by `synack check --out DIR` step by step "
+        "through the model (every step must be enabled) and re-decide its property.  Exit "
+        "status: 1 the violation is reproduced, 0 it is not, 2 the case is unreadable or does "
+        "not fit its system.",
+    )
+    replay.add_arguments(p_replay)
+    p_replay.set_defaults(func=replay.cmd_replay)
     return parser
 
 

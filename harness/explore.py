@@ -123,6 +123,53 @@ def explore(
     queue: deque[tuple[SystemState, int]] = deque([(system.initial, root)])
     good_ends: list[int] = []
     bad_ends: list[int] = []
+    try:
+        _bfs(
+            system,
+            store,
+            result,
+            queue,
+            good_ends,
+            bad_ends,
+            edge_props,
+            state_props,
+            limits,
+            progress,
+            every,
+            start,
+            rss_start,
+        )
+    except KeyboardInterrupt:
+        result.complete, result.stop_reason = False, "interrupted (Ctrl-C)"
+    result.states = len(store)
+    if result.complete:
+        _graph_properties(system, store, result, good_ends, bad_ends)
+    # A deadlock found before a limit stays: a sink has no successors, whatever
+    # the unexplored rest of the graph holds.
+    _fill_paths(system, store, result)
+    result.seconds = time.monotonic() - start
+    result.peak_rss = max(0, rss_now() - rss_start)
+    if progress is not None:
+        progress(_progressing(result, store, queue, start))
+    return result
+
+
+def _bfs(
+    system: System,
+    store: GraphStore,
+    result: Exploration,
+    queue: deque[tuple[SystemState, int]],
+    good_ends: list[int],
+    bad_ends: list[int],
+    edge_props: Sequence[Property],
+    state_props: Sequence[Property],
+    limits: Limits,
+    progress: Progress | None,
+    every: int,
+    start: float,
+    rss_start: int,
+) -> None:
+    """The breadth-first loop; stops early (result.complete = False) at a limit."""
     expanded = 0
     while queue:
         state, node = queue.popleft()
@@ -167,17 +214,6 @@ def explore(
             result.complete = False
             result.stop_reason = f"state limit reached: {len(store):,} states (--max-states)"
             break
-    result.states = len(store)
-    if result.complete:
-        _graph_properties(system, store, result, good_ends, bad_ends)
-    else:
-        result.violations.pop("no-deadlock", None)  # a sink of a partial graph may not be one
-    _fill_paths(system, store, result)
-    result.seconds = time.monotonic() - start
-    result.peak_rss = max(0, rss_now() - rss_start)
-    if progress is not None:
-        progress(_progressing(result, store, queue, start))
-    return result
 
 
 def _progressing(

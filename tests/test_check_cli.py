@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,50 @@ def test_list_properties_shows_the_catalogue() -> None:
         "no-deadlock",
         "eventually-quiescent",
     ]
+
+
+def test_saved_counterexample_replays_and_tampering_is_caught(tmp_path: Path) -> None:
+    result = synack(
+        "check", "--variant", "no-time-wait", "--scenario", "lifecycle", "--out", str(tmp_path)
+    )
+    assert result.returncode == 1
+    case_path = tmp_path / "lifecycle.time-wait-reacks-fin.json"
+    replayed = synack("replay", str(case_path))
+    assert replayed.returncode == 1, replayed.stderr
+    assert "reproduced: time-wait-reacks-fin VIOLATED" in replayed.stdout
+    # Change one delivered segment: the replay must refuse the step that no longer fits.
+    case = json.loads(case_path.read_text())
+    delivery = next(s for s in case["steps"] if s["kind"] == "deliver")
+    delivery["segment"]["seq"] += 1
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(case))
+    refused = synack("replay", str(tampered))
+    assert refused.returncode == 2
+    assert "not enabled" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize("content", ["not json", "[]", '{"property": "nope", "steps": []}'])
+def test_replay_of_garbage_exits_2(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "case.json"
+    path.write_text(content)
+    result = synack("replay", str(path))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_keeps_the_partial_report(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    proc = subprocess.Popen(
+        [str(SYNACK), "check", "--scenario", "lifecycle", "--eager-timers", "--json", str(report)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in out and "Traceback" not in err
+    (entry,) = json.loads(report.read_text())["results"]
+    assert entry["complete"] is False and entry["states"] > 0
