@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _report import write_json
 
 CHILD = """
 import json, resource, sys
@@ -89,13 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['bytes_per_state']:>9,}{int(row['peak_rss_bytes']) / 2**20:>10,.0f}  {note}",  # type: ignore[call-overload]
             flush=True,
         )
-    if args.json:
-        text = json.dumps(rows, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as fh:
-                fh.write(text + "\n")
+    write_json(args.json, rows)
     return 0
 
 

@@ -13,11 +13,14 @@ figures go in notes and docs, nothing asserts on them.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import statistics
 import sys
 import time
 from collections import deque
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _report import write_json
 
 from synack.model.endpoint import step
 from synack.model.scenarios import SCENARIOS
@@ -101,13 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'event':<16}{'pairs':>8}{'median µs':>12}{'p90 µs':>10}")
     for kind, row in [*report["by_event"].items(), ("all", overall)]:  # type: ignore[union-attr]
         print(f"{kind:<16}{row['n']:>8}{row['median_us']:>12}{row['p90_us']:>10}")
-    if args.json:
-        text = json.dumps(report, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as fh:
-                fh.write(text + "\n")
+    write_json(args.json, report)
     return 0
 
 
