@@ -9,7 +9,7 @@ import pytest
 from synack.model import Flags, Reply, Segment, State, TimerKind
 from synack.model.config import Variant
 from synack.model.network import Direction, NetworkConfig
-from synack.model.scenarios import DEFAULT_SCENARIOS, SCENARIOS, get
+from synack.model.scenarios import DEFAULT_SCENARIOS, HAZARDS, SCENARIOS, get
 from synack.model.system import (
     AppStep,
     DeliverSegment,
@@ -30,7 +30,8 @@ from .util import REQUIRED_SCENARIOS
 
 def test_all_required_scenarios_exist() -> None:
     assert set(SCENARIOS) >= set(REQUIRED_SCENARIOS)
-    assert set(DEFAULT_SCENARIOS) == set(SCENARIOS)
+    assert set(DEFAULT_SCENARIOS) == set(SCENARIOS) - set(HAZARDS)
+    assert set(REQUIRED_SCENARIOS) <= set(DEFAULT_SCENARIOS)
     with pytest.raises(KeyError, match="unknown scenario"):
         get("nope")
 
