@@ -34,7 +34,7 @@ print(json.dumps({
     "scenario": name, "capacity": int(capacity), "dup": int(dup),
     "states": r.states, "transitions": r.transitions, "depth": r.depth,
     "seconds": round(r.seconds, 2), "states_per_second": round(r.states / r.seconds),
-    "bytes_per_state": round(r.peak_rss / r.states), "growth_bytes": r.peak_rss,
+    "bytes_per_state": round(r.bytes_per_state), "growth_bytes": r.peak_rss,
     "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     "complete": r.complete, "stop_reason": r.stop_reason,
     "violated": sorted(r.violations),

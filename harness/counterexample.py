@@ -31,7 +31,7 @@ from synack.model.system import (
     enabled,
     transition,
 )
-from synack.model.types import Emit, Signal, TimerKind
+from synack.model.types import Signal, TimerKind
 from synack.properties.catalogue import Property
 from synack.properties.ends import End, end_kind
 
@@ -263,10 +263,6 @@ def mermaid(steps: Sequence[Step], title: str = "") -> str:
                 lines.append(f"    Note over {letter}: {now}")
                 states[side] = now
     return "\n".join(lines) + "\n"
-
-
-def emitted_segments(info: StepInfo) -> list[Segment]:
-    return [o.segment for o in info.outputs if isinstance(o, Emit)]
 
 
 def reproduces(system: System, prop: Property, actions: Sequence[Action]) -> str | None:

@@ -25,7 +25,6 @@ class Flags(IntFlag):
 
 
 _ORDER = (Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.ACK, Flags.URG)
-NO_FLAGS = Flags(0)
 _FIN, _SYN, _RST, _ACK, _URG = 0x01, 0x02, 0x04, 0x10, 0x20
 
 

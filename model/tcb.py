@@ -78,10 +78,6 @@ class Tcb:
         """Text queued by SEND and not yet segmentized."""
         return self.snd_buf[self.in_flight :]
 
-    @property
-    def next_iss(self) -> int:
-        return self.iss_pool[0]
-
     def take_iss(self) -> tuple[int, tuple[int, ...]]:
         """Select an ISS: the generator's next value, and the generator after it."""
         pool = self.iss_pool

@@ -9,7 +9,6 @@ from synack.model import (
     Profile,
     SegmentArrives,
     SendCall,
-    State,
     Tcb,
     Variant,
     closed,
@@ -71,7 +70,3 @@ def one_of_each_state(cfg: Config) -> dict[str, Tcb]:
     closing, _ = step(fin_wait_1, SegmentArrives(one_segment(o)))
     out["closing"] = closing
     return out
-
-
-def expected_states() -> set[State]:
-    return set(State)
