@@ -36,6 +36,7 @@ from synack.properties.catalogue import Property
 from synack.properties.ends import End, end_kind
 
 from .explore import explore
+from .fingerprint import fingerprint
 
 Json = dict[str, Any]
 
@@ -121,7 +122,11 @@ def step_to_json(step: Step) -> Json:
         data = {"actor": str(action.side), "kind": "timeout", "timer": action.kind.value}
     data["sent"] = [str(env.segment) for env in info.sent]
     data["signals"] = [o.reply.value for o in info.outputs if isinstance(o, Signal)]
-    data["after"] = {"client": str(after.client.state), "server": str(after.server.state)}
+    data["after"] = {
+        "client": str(after.client.state),
+        "server": str(after.server.state),
+        "fingerprint": fingerprint(after),
+    }
     return data
 
 

@@ -9,12 +9,22 @@ where it ends.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
 
-from synack.harness.counterexample import Step, reproduces, run
+from synack.harness.counterexample import (
+    Step,
+    actions_from_json,
+    reproduces,
+    run,
+    step_to_json,
+    system_from_json,
+    system_to_json,
+)
 from synack.harness.explore import Exploration
+from synack.harness.fingerprint import fingerprint
 from synack.model import Flags, Profile, State
 from synack.model.scenarios import DEFAULT_SCENARIOS, get
 from synack.model.system import DeliverSegment, FireTimer, Side, enabled
@@ -60,8 +70,16 @@ def test_variant_violates_with_expected_shape(item: tuple[Property, Expect]) -> 
     violation = result.violations[prop.name]
     steps = run(result.system, violation.path)
     SHAPES[prop.name](result, steps)
-    # The JSON-free replay reproduces the violation where the path ends.
     assert reproduces(result.system, prop, violation.path), "counterexample does not reproduce"
+    # The JSON form (what --json and --out write) rebuilds the same system and
+    # the same actions, and replays to the same violation.
+    header = system_to_json(result.system, expect.scenario, expect.profile, expect.variant)
+    document = json.loads(json.dumps({**header, "steps": [step_to_json(x) for x in steps]}))
+    system = system_from_json(document)
+    actions = actions_from_json(document["steps"])
+    assert actions == list(violation.path)
+    assert reproduces(system, prop, actions)
+    assert document["steps"][-1]["after"]["fingerprint"] == fingerprint(steps[-1].after)
 
 
 def _last_delivery(steps: list[Step]) -> DeliverSegment:
