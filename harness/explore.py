@@ -111,126 +111,113 @@ def explore(
     progress: Progress | None = None,
     every: int = 2000,
 ) -> Exploration:
-    limits = limits or Limits(max_memory=Limits.default_memory())
-    store = GraphStore()
-    result = Exploration(system, store, tuple(properties))
-    state_props = [p for p in properties if p.check_state is not None]
-    edge_props = [p for p in properties if p.check_transition is not None]
-    start = time.monotonic()
-    rss_start = rss_now()
-    root, _ = store.add_state(system.initial, -1, -1)
-    _check_state(system, system.initial, root, state_props, result)
-    queue: deque[tuple[SystemState, int]] = deque([(system.initial, root)])
-    good_ends: list[int] = []
-    bad_ends: list[int] = []
+    """Explore `system` breadth-first; see the module docstring."""
+    search = _Search(system, properties, limits or Limits(max_memory=Limits.default_memory()))
     try:
-        _bfs(
-            system,
-            store,
-            result,
-            queue,
-            good_ends,
-            bad_ends,
-            edge_props,
-            state_props,
-            limits,
-            progress,
-            every,
-            start,
-            rss_start,
-        )
+        search.run(progress, every)
     except KeyboardInterrupt:
-        result.complete, result.stop_reason = False, "interrupted (Ctrl-C)"
-    result.states = len(store)
-    if result.complete:
-        _graph_properties(system, store, result, good_ends, bad_ends)
-    # A deadlock found before a limit stays: a sink has no successors, whatever
-    # the unexplored rest of the graph holds.
-    _fill_paths(system, store, result)
-    result.seconds = time.monotonic() - start
-    result.peak_rss = max(0, rss_now() - rss_start)
-    if progress is not None:
-        progress(_progressing(result, store, queue, start))
-    return result
+        search.stop("interrupted (Ctrl-C)")
+    return search.finish(progress)
 
 
-def _bfs(
-    system: System,
-    store: GraphStore,
-    result: Exploration,
-    queue: deque[tuple[SystemState, int]],
-    good_ends: list[int],
-    bad_ends: list[int],
-    edge_props: Sequence[Property],
-    state_props: Sequence[Property],
-    limits: Limits,
-    progress: Progress | None,
-    every: int,
-    start: float,
-    rss_start: int,
-) -> None:
-    """The breadth-first loop; stops early (result.complete = False) at a limit."""
-    expanded = 0
-    while queue:
-        state, node = queue.popleft()
+class _Search:
+    """One breadth-first run: the frontier, the store, and what was found so far."""
+
+    def __init__(self, system: System, properties: Sequence[Property], limits: Limits) -> None:
+        self.system, self.limits = system, limits
+        self.store = GraphStore()
+        self.result = Exploration(system, self.store, tuple(properties))
+        self.state_props = [p for p in properties if p.check_state is not None]
+        self.edge_props = [p for p in properties if p.check_transition is not None]
+        self.start, self.rss_start = time.monotonic(), rss_now()
+        self.good_ends: list[int] = []
+        self.bad_ends: list[int] = []
+        root, _ = self.store.add_state(system.initial, -1, -1)
+        _check_state(system, system.initial, root, self.state_props, self.result)
+        self.queue: deque[tuple[SystemState, int]] = deque([(system.initial, root)])
+
+    def stop(self, reason: str) -> None:
+        self.result.complete, self.result.stop_reason = False, reason
+
+    def run(self, progress: Progress | None, every: int) -> None:
+        expanded = 0
+        max_states = self.limits.max_states
+        while self.queue:
+            if max_states is not None and len(self.store) >= max_states:
+                self.stop(f"state limit reached: {len(self.store):,} states (--max-states)")
+                return
+            self.expand(*self.queue.popleft())
+            expanded += 1
+            if expanded % every == 0:
+                if progress is not None:
+                    progress(self.progressing())
+                reason = _time_or_memory_limit(self.limits, self.start)
+                if reason is not None:
+                    self.stop(reason)
+                    return
+
+    def expand(self, state: SystemState, node: int) -> None:
+        system, store, result = self.system, self.store, self.result
         actions = enabled(system, state)
         if not actions:
-            kind = end_kind(system, state)
-            result.ends[kind] = result.ends.get(kind, 0) + 1
-            (bad_ends if kind is End.NONE else good_ends).append(node)
-            if kind is End.NONE and "no-deadlock" not in result.violations:
-                why = blocked_description(system, state)
-                result.violations["no-deadlock"] = Violation(
-                    "no-deadlock", f"deadlock: {why}", node, ()
-                )
+            self.sink(state, node)
         for index, action in enumerate(actions):
             nxt, info = apply(system, state, action)
             target, new = store.add_state(nxt, node, index)
             store.add_edge(node, target)
             result.transitions += 1
             result.overflows += len(info.overflowed)
-            for prop in edge_props if info.side is not None else ():
-                # every transition property is about an endpoint's step; a loss is none
+            # Every transition property is about an endpoint's step; a loss is none.
+            for prop in self.edge_props if info.side is not None else ():
                 if prop.name in result.violations:
                     continue
                 assert prop.check_transition is not None
                 message = prop.check_transition(system, state, info, nxt)
                 if message:
-                    result.violations[prop.name] = Violation(prop.name, message, node, ())
-                    result.violations[prop.name].path = (*_path(system, store, node), action)
+                    path = (*_path(system, store, node), action)
+                    result.violations[prop.name] = Violation(prop.name, message, node, path)
             if new:
                 result.depth = max(result.depth, store.depth(target))
-                _check_state(system, nxt, target, state_props, result)
-                queue.append((nxt, target))
-        expanded += 1
-        if expanded % every == 0:
-            stop = _limit_reached(limits, len(store), start, rss_start)
-            if progress is not None:
-                progress(_progressing(result, store, queue, start))
-            if stop is not None:
-                result.complete, result.stop_reason = False, stop
-                break
-        elif limits.max_states is not None and len(store) >= limits.max_states and queue:
-            result.complete = False
-            result.stop_reason = f"state limit reached: {len(store):,} states (--max-states)"
-            break
+                _check_state(system, nxt, target, self.state_props, result)
+                self.queue.append((nxt, target))
+
+    def sink(self, state: SystemState, node: int) -> None:
+        kind = end_kind(self.system, state)
+        self.result.ends[kind] = self.result.ends.get(kind, 0) + 1
+        (self.bad_ends if kind is End.NONE else self.good_ends).append(node)
+        if kind is End.NONE and "no-deadlock" not in self.result.violations:
+            why = blocked_description(self.system, state)
+            self.result.violations["no-deadlock"] = Violation(
+                "no-deadlock", f"deadlock: {why}", node, ()
+            )
+
+    def progressing(self) -> Progressing:
+        r = self.result
+        seconds = time.monotonic() - self.start
+        return Progressing(len(self.store), r.transitions, r.depth, len(self.queue), seconds)
+
+    def finish(self, progress: Progress | None) -> Exploration:
+        result, store = self.result, self.store
+        result.states = len(store)
+        if result.complete:
+            _graph_properties(self.system, store, result, self.good_ends, self.bad_ends)
+        # A deadlock found before a limit stays: a sink has no successors,
+        # whatever the unexplored rest of the graph holds.
+        _fill_paths(self.system, store, result)
+        result.seconds = time.monotonic() - self.start
+        result.peak_rss = max(0, rss_now() - self.rss_start)
+        if progress is not None:
+            progress(self.progressing())
+        return result
 
 
-def _progressing(
-    result: Exploration, store: GraphStore, queue: deque[tuple[SystemState, int]], start: float
-) -> Progressing:
-    return Progressing(
-        len(store), result.transitions, result.depth, len(queue), time.monotonic() - start
-    )
-
-
-def _limit_reached(limits: Limits, states: int, start: float, rss_start: int) -> str | None:
-    if limits.max_states is not None and states >= limits.max_states:
-        return f"state limit reached: {states:,} states (--max-states)"
+def _time_or_memory_limit(limits: Limits, start: float) -> str | None:
     if limits.budget is not None and time.monotonic() - start >= limits.budget:
         return f"time budget of {limits.budget:g} s used up (--budget)"
-    if limits.max_memory is not None and rss_now() >= limits.max_memory:
-        return f"memory limit reached: {rss_now() / 2**20:,.0f} MiB resident"
+    if limits.max_memory is not None:
+        rss = rss_now()
+        if rss >= limits.max_memory:
+            return f"memory limit reached: {rss / 2**20:,.0f} MiB resident"
     return None
 
 
