@@ -147,6 +147,16 @@ class Config:
     mss: int = 4
     user_timeout: bool = False
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.rcv_wnd <= 0xFFFF:
+            # No window scaling (RFC 7323) in the model: RCV.WND is what SEG.WND can say.
+            raise ValueError(f"rcv_wnd={self.rcv_wnd} must fit the 16-bit window field")
+        if self.mss < 1:
+            raise ValueError(f"mss={self.mss} must be at least 1")
+        for name in ("syn_retries", "synack_retries", "retries"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)} must not be negative")
+
     def with_(self, **changes: object) -> Config:
         return replace(self, **changes)  # type: ignore[arg-type]
 

@@ -164,3 +164,30 @@ def test_ctrl_c_keeps_the_partial_report(tmp_path: Path) -> None:
     assert "interrupted" in out and "Traceback" not in err
     (entry,) = json.loads(report.read_text())["results"]
     assert entry["complete"] is False and entry["states"] > 0
+
+
+@pytest.mark.parametrize("profile", ["rfc9293", "linux", "rfc1337"])
+def test_prove_proves_every_claim_of_a_profile(profile: str) -> None:
+    result = synack("prove", "--profile", profile, "--json", "-")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["profile"] == profile
+    assert report["results"] and all(r["result"] == "proved" for r in report["results"])
+    names = {r["name"] for r in report["results"]}
+    rst = "blind-rst-one-value" if profile == "linux" else "blind-rst-whole-window"
+    assert rst in names
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("prove", "--variant", "early-close"),
+        ("prove", "--property", "nope"),
+        ("prove", "--profile", "bsd"),
+        ("prove", "--timeout", "0"),
+    ],
+)
+def test_prove_bad_usage_exits_2(args: tuple[str, ...]) -> None:
+    result = synack(*args)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

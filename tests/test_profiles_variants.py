@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from synack.model import (
     AbortCall,
     CloseCall,
@@ -178,3 +180,9 @@ def test_early_close_leaves_fin_wait_1_on_any_ack() -> None:
         new, out = step(client, SegmentArrives(Segment(ACK, 301, 101, 8)))
         assert new.state is state
         assert emitted(out) == []
+
+
+def test_impossible_configurations_are_refused() -> None:
+    for bad in ({"rcv_wnd": 70000}, {"rcv_wnd": -1}, {"mss": 0}, {"syn_retries": -1}):
+        with pytest.raises(ValueError):
+            Config(**bad)  # type: ignore[arg-type]

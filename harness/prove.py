@@ -1,0 +1,348 @@
+"""`synack prove`: z3 proofs for all 32-bit sequence numbers.
+
+Each claim is checked in its own solver: the negation of the claim is
+asserted, and `unsat` means proved for every value of the variables.  A
+`sat` answer yields concrete values, which are re-evaluated with the
+Python model before anything is reported: if the model agrees the claim
+fails there, the result is `refuted` with that counterexample; if it does
+not, the counterexample is spurious (the encoding and the model differ)
+and the result is `unknown`, never a silent pass.  A solver timeout is
+`unknown` too, with its reason.
+
+What is proved so far (issue 4 continues): the sequence arithmetic and
+the acceptability lemmas of RFC 9293 3.10.7.4, and the RFC 5961 blind-RST
+lemma.  The transition-relation proofs (no-old-syn-connection,
+ack-before-close, sequence agreement) are not yet encoded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import z3
+from rich.console import Console
+from rich.table import Table
+
+from synack.model import Flags, Profile, Segment, SegmentArrives, State, step
+from synack.model import seq as pyseq
+from synack.model.config import Config
+from synack.model.tcb import Tcb
+
+from . import z3seq
+
+MAX_WND = 1 << 30  # the largest window RFC 7323 window scaling allows
+MODEL_MAX_WND = 0xFFFF  # the model has no window scaling: RCV.WND fits SEG.WND
+
+
+class Verdict(Enum):
+    PROVED = "proved"
+    REFUTED = "refuted"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A named statement over 32-bit sequence numbers, with its Python twin.
+
+    `formula(v)` builds the z3 claim from the variables `v`; `concrete(v)`
+    decides the same claim for concrete integers using the Python model,
+    which is how a z3 counterexample is checked before it is reported.
+    """
+
+    name: str
+    meaning: str
+    source: str
+    variables: tuple[str, ...]
+    formula: Callable[[dict[str, z3.BitVecRef]], z3.BoolRef]
+    concrete: Callable[[dict[str, int]], bool]
+    profiles: tuple[Profile, ...] = tuple(Profile)
+
+
+@dataclass
+class Result:
+    claim: Claim
+    verdict: Verdict
+    seconds: float
+    counterexample: dict[str, int] = field(default_factory=dict)
+    reason: str = ""
+
+
+def check(claim: Claim, timeout_ms: int = 30_000) -> Result:
+    """Prove `claim`, refute it with a model-checked counterexample, or say why not."""
+    variables = {name: z3.BitVec(name, 32) for name in claim.variables}
+    solver = z3.Solver()
+    solver.set("timeout", timeout_ms)
+    solver.add(z3.Not(claim.formula(variables)))
+    start = time.monotonic()
+    answer = solver.check()
+    seconds = time.monotonic() - start
+    if answer == z3.unsat:
+        return Result(claim, Verdict.PROVED, seconds)
+    if answer == z3.unknown:
+        return Result(claim, Verdict.UNKNOWN, seconds, reason=solver.reason_unknown())
+    model = solver.model()
+    values = {
+        name: model.eval(var, model_completion=True).as_long() for name, var in variables.items()
+    }
+    if claim.concrete(values):
+        return Result(
+            claim,
+            Verdict.UNKNOWN,
+            seconds,
+            values,
+            "spurious counterexample: the Python model satisfies the claim at these values",
+        )
+    return Result(claim, Verdict.REFUTED, seconds, values)
+
+
+# ------------------------------------------------------------ the claims
+
+
+def _window_ok(v: dict[str, z3.BitVecRef]) -> z3.BoolRef:
+    return z3.And(v["wnd"] != 0, z3.ULE(v["wnd"], MAX_WND))
+
+
+def _overlap(v: dict[str, z3.BitVecRef]) -> z3.BoolRef:
+    """The segment's octets [seq, seq+len) and the window share an octet."""
+    end = v["rcv_nxt"] + v["wnd"]
+    return z3.Or(
+        z3seq.seq_between(v["rcv_nxt"], v["seq"], end),
+        z3seq.seq_between(v["seq"], v["rcv_nxt"], v["seq"] + v["len"]),
+    )
+
+
+def _py_overlap(v: dict[str, int]) -> bool:
+    end = pyseq.seq_add(v["rcv_nxt"], v["wnd"])
+    return pyseq.seq_between(v["rcv_nxt"], v["seq"], end) or pyseq.seq_between(
+        v["seq"], v["rcv_nxt"], pyseq.seq_add(v["seq"], v["len"])
+    )
+
+
+def _py_acceptable(v: dict[str, int], shift: int = 0) -> bool:
+    return pyseq.acceptable(
+        pyseq.seq_add(v["rcv_nxt"], shift), v["wnd"], pyseq.seq_add(v["seq"], shift), v["len"]
+    )
+
+
+def _len_ok(v: dict[str, z3.BitVecRef]) -> z3.BoolRef:
+    return z3.And(v["len"] != 0, z3.ULE(v["len"], MAX_WND))
+
+
+def _py_rst_resets(rfc5961: bool, v: dict[str, int]) -> bool:
+    """Run the real model: a bare RST reaching an ESTABLISHED TCB."""
+    profile = Profile.LINUX if rfc5961 else Profile.RFC9293
+    tcb = Tcb(
+        state=State.ESTABLISHED,
+        cfg=Config(profile=profile, rcv_wnd=v["wnd"]),
+        iss=0,
+        snd_una=1,
+        snd_nxt=1,
+        irs=pyseq.seq_sub(v["rcv_nxt"], 1),
+        rcv_nxt=v["rcv_nxt"],
+    )
+    after, _ = step(tcb, SegmentArrives(Segment(Flags.RST, v["seq"])))
+    return after.state is State.CLOSED
+
+
+def _rst_claim(rfc5961: bool, one_value: bool) -> Callable[[dict[str, z3.BitVecRef]], z3.BoolRef]:
+    def formula(v: dict[str, z3.BitVecRef]) -> z3.BoolRef:
+        resets = z3seq.rst_resets(rfc5961, v["rcv_nxt"], v["wnd"], v["seq"])
+        if one_value:
+            target = v["seq"] == v["rcv_nxt"]
+        else:
+            target = z3seq.seq_between(v["rcv_nxt"], v["seq"], v["rcv_nxt"] + v["wnd"])
+        model_window = z3.And(v["wnd"] != 0, z3.ULE(v["wnd"], MODEL_MAX_WND))
+        return z3.Implies(model_window, resets == target)
+
+    return formula
+
+
+def _py_rst_claim(rfc5961: bool, one_value: bool) -> Callable[[dict[str, int]], bool]:
+    def concrete(v: dict[str, int]) -> bool:
+        if not 0 < v["wnd"] <= MODEL_MAX_WND:
+            return True
+        resets = _py_rst_resets(rfc5961, v)
+        if one_value:
+            return resets == (v["seq"] == v["rcv_nxt"])
+        end = pyseq.seq_add(v["rcv_nxt"], v["wnd"])
+        return resets == pyseq.seq_between(v["rcv_nxt"], v["seq"], end)
+
+    return concrete
+
+
+SEQ_VARS = ("rcv_nxt", "wnd", "seq", "len")
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        "seq-order-total",
+        "for any two sequence numbers that are not 2^31 apart, exactly one is before the other",
+        "RFC 9293 3.4 (comparisons modulo 2^32)",
+        ("a", "b"),
+        lambda v: z3.Implies(
+            z3.And(v["a"] != v["b"], v["b"] - v["a"] != z3seq.HALF),
+            z3seq.seq_lt(v["a"], v["b"]) != z3seq.seq_lt(v["b"], v["a"]),
+        ),
+        lambda v: (
+            v["a"] == v["b"]
+            or pyseq.seq_sub(v["b"], v["a"]) == 1 << 31
+            or pyseq.seq_lt(v["a"], v["b"]) != pyseq.seq_lt(v["b"], v["a"])
+        ),
+    ),
+    Claim(
+        "acceptability-shift-invariant",
+        "Table 6 gives the same answer when every sequence number is shifted by any k, "
+        "across the wrap from 2^32 - 1 to 0",
+        "RFC 9293 3.4, 3.10.7.4 Table 6",
+        (*SEQ_VARS, "k"),
+        lambda v: (
+            z3seq.acceptable(v["rcv_nxt"] + v["k"], v["wnd"], v["seq"] + v["k"], v["len"])
+            == z3seq.acceptable(v["rcv_nxt"], v["wnd"], v["seq"], v["len"])
+        ),
+        lambda v: _py_acceptable(v, v["k"]) == _py_acceptable(v),
+    ),
+    Claim(
+        "acceptability-sound",
+        "a segment with text that Table 6 accepts shares at least one octet with the window",
+        "RFC 9293 3.10.7.4 Table 6",
+        SEQ_VARS,
+        lambda v: z3.Implies(
+            z3.And(
+                _window_ok(v),
+                _len_ok(v),
+                z3seq.acceptable(v["rcv_nxt"], v["wnd"], v["seq"], v["len"]),
+            ),
+            _overlap(v),
+        ),
+        lambda v: (
+            not (0 < v["wnd"] <= MAX_WND and 0 < v["len"] <= MAX_WND and _py_acceptable(v))
+            or _py_overlap(v)
+        ),
+    ),
+    Claim(
+        "acceptability-complete",
+        "a segment no longer than the window that shares an octet with it is accepted "
+        "(longer ones that straddle the whole window are not: Table 6 tests only the ends)",
+        "RFC 9293 3.10.7.4 Table 6",
+        SEQ_VARS,
+        lambda v: z3.Implies(
+            z3.And(_window_ok(v), _len_ok(v), z3.ULE(v["len"], v["wnd"]), _overlap(v)),
+            z3seq.acceptable(v["rcv_nxt"], v["wnd"], v["seq"], v["len"]),
+        ),
+        lambda v: (
+            not (0 < v["wnd"] <= MAX_WND and 0 < v["len"] <= v["wnd"] and _py_overlap(v))
+            or _py_acceptable(v)
+        ),
+    ),
+    Claim(
+        "blind-rst-one-value",
+        "with RFC 5961, a blind RST resets a synchronized connection for exactly one "
+        "sequence value per window: RCV.NXT (every window up to 65535, every RCV.NXT)",
+        "RFC 5961 3.2; RFC 9293 3.10.7.4 second step",
+        ("rcv_nxt", "wnd", "seq"),
+        _rst_claim(rfc5961=True, one_value=True),
+        _py_rst_claim(rfc5961=True, one_value=True),
+        (Profile.LINUX,),
+    ),
+    Claim(
+        "blind-rst-whole-window",
+        "without RFC 5961, a RST resets a synchronized connection for every sequence value "
+        "in the receive window (RCV.WND values; every window up to 65535)",
+        "RFC 9293 3.10.7.4 first and second steps",
+        ("rcv_nxt", "wnd", "seq"),
+        _rst_claim(rfc5961=False, one_value=False),
+        _py_rst_claim(rfc5961=False, one_value=False),
+        (Profile.RFC9293, Profile.RFC1337),
+    ),
+)
+
+BY_NAME = {c.name: c for c in CLAIMS}
+
+
+def claims_for(profile: Profile) -> list[Claim]:
+    return [c for c in CLAIMS if profile in c.profiles]
+
+
+# ------------------------------------------------------------------ command
+
+EXIT_OK, EXIT_REFUTED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--property", action="append", metavar="P", help="claims to check")
+    parser.add_argument("--variant", metavar="V", help="not encoded in z3 yet")
+    parser.add_argument("--profile", default="rfc9293", metavar="P")
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    def usage(message: str) -> int:
+        print(f"synack prove: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+    try:
+        profile = Profile(args.profile)
+    except ValueError:
+        return usage(
+            f"unknown profile {args.profile!r} (known: {', '.join(p.value for p in Profile)})"
+        )
+    if args.variant:
+        return usage(
+            "variants are not encoded in z3 yet: only the sequence-number lemmas are "
+            "(use `synack check --variant` to see what a variant breaks)"
+        )
+    claims = claims_for(profile)
+    if args.property:
+        unknown = [name for name in args.property if name not in BY_NAME]
+        if unknown:
+            return usage(f"unknown claim {unknown[0]!r} (known: {', '.join(BY_NAME)})")
+        claims = [BY_NAME[name] for name in args.property]
+    if args.timeout <= 0:
+        return usage("--timeout must be a positive number of seconds")
+    to_stdout = args.json == "-"
+    console = Console(stderr=to_stdout, highlight=False)
+    results = [check(claim, int(args.timeout * 1000)) for claim in claims]
+    table = Table(title=f"synack prove ({profile.value})", title_justify="left")
+    for column in ("claim", "result", "seconds", "source"):
+        table.add_column(column)
+    colour = {Verdict.PROVED: "green", Verdict.REFUTED: "red", Verdict.UNKNOWN: "yellow"}
+    for r in results:
+        cell = f"[{colour[r.verdict]}]{r.verdict.value}[/]"
+        table.add_row(r.claim.name, cell, f"{r.seconds:.2f}", r.claim.source)
+    console.print(table)
+    for r in results:
+        if r.verdict is not Verdict.PROVED:
+            detail = r.reason or "counterexample, confirmed by the Python model"
+            console.print(f"{r.claim.name}: {r.verdict.value}: {detail} {r.counterexample}")
+    if args.json:
+        report = {
+            "profile": profile.value,
+            "results": [
+                {
+                    "name": r.claim.name,
+                    "result": r.verdict.value,
+                    "seconds": round(r.seconds, 3),
+                    "meaning": r.claim.meaning,
+                    "source": r.claim.source,
+                    "counterexample": r.counterexample or None,
+                    "reason": r.reason or None,
+                }
+                for r in results
+            ],
+        }
+        text = json.dumps(report, indent=2)
+        if to_stdout:
+            sys.stdout.write(text + "\n")
+        else:
+            Path(args.json).write_text(text + "\n")
+    verdicts = {r.verdict for r in results}
+    if Verdict.REFUTED in verdicts:
+        return EXIT_REFUTED
+    return EXIT_UNKNOWN if Verdict.UNKNOWN in verdicts else EXIT_OK
