@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _report import write_json
+from synack.harness.output import write_json
 
 CHILD = """
 import json, resource, sys

@@ -13,15 +13,12 @@ figures go in notes and docs, nothing asserts on them.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from collections import deque
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _report import write_json
-
+from synack.harness.output import write_json
 from synack.model.endpoint import step
 from synack.model.scenarios import SCENARIOS
 from synack.model.system import (

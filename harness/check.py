@@ -20,6 +20,7 @@ from synack.properties.catalogue import CATALOGUE, Property
 
 from .counterexample import chart, mermaid, run, step_to_json, system_to_json
 from .explore import Exploration, Limits, Progressing, explore
+from .output import write_json
 
 EXIT_OK, EXIT_VIOLATED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
@@ -136,12 +137,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     _print_counterexamples(console, results)
     if args.out:
         _save_counterexamples(Path(args.out), report, console)
-    if args.json:
-        text = json.dumps(report, indent=2)
-        if to_stdout:
-            sys.stdout.write(text + "\n")
-        else:
-            Path(args.json).write_text(text + "\n")
+    write_json(args.json, report)
     if interrupted:
         return 130
     if any(r.violations for _, r in results):

@@ -18,13 +18,11 @@ ack-before-close, sequence agreement) are not yet encoded.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 
 import z3
 from rich.console import Console
@@ -36,6 +34,7 @@ from synack.model.config import Config
 from synack.model.tcb import Tcb
 
 from . import z3seq
+from .output import write_json
 
 MAX_WND = 1 << 30  # the largest window RFC 7323 window scaling allows
 MODEL_MAX_WND = 0xFFFF  # the model has no window scaling: RCV.WND fits SEG.WND
@@ -337,11 +336,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
                 for r in results
             ],
         }
-        text = json.dumps(report, indent=2)
-        if to_stdout:
-            sys.stdout.write(text + "\n")
-        else:
-            Path(args.json).write_text(text + "\n")
+        write_json(args.json, report)
     verdicts = {r.verdict for r in results}
     if Verdict.REFUTED in verdicts:
         return EXIT_REFUTED
