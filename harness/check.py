@@ -94,9 +94,11 @@ def _choose(
             if name not in names:
                 raise UsageError(f"unknown property {name!r} (known: {', '.join(sorted(names))})")
         props = [p for p in CATALOGUE if p.name in args.property]
-    for flag, value, low in (("--capacity", args.capacity, 1), ("--dup", args.dup, 0)):
-        if value is not None and value < low:
-            raise UsageError(f"{flag} must be at least {low}, not {value}")
+    try:
+        for scenario in scenarios:
+            _network(scenario, args)  # NetworkConfig checks --capacity and --dup itself
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if args.max_states is not None and args.max_states < 1:
         raise UsageError("--max-states must be at least 1")
     if args.budget is not None and args.budget <= 0:

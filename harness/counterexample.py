@@ -197,9 +197,10 @@ def _event(step: Step) -> str:
     seg = str(action.envelope.segment)
     if isinstance(action, LoseSegment):
         return f"lost: {seg}"
-    arrow = "──▶" if action.direction is Direction.C2S else "◀──"
     dup = " (a copy stays)" if action.keep_copy else ""
-    return f"{arrow} {seg}{dup}" if arrow == "──▶" else f"{seg} {arrow}{dup}"
+    if action.direction is Direction.C2S:
+        return f"──▶ {seg}{dup}"
+    return f"{seg} ◀──{dup}"
 
 
 def chart_rows(steps: Sequence[Step]) -> list[tuple[str, str, str, str]]:

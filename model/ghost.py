@@ -92,15 +92,17 @@ def observe(
 ) -> App:
     """Update `app` after its endpoint stepped from `before` to `after`."""
     received, error, eof = app.received, app.error, app.eof
+    failed = False
     for out in outputs:
         if isinstance(out, Deliver):
             received += out.data
         elif isinstance(out, Signal):
             eof = eof or out.reply is Reply.CONNECTION_CLOSING
-            if out.reply.is_error and error is None:
-                error = out.reply
+            if out.reply.is_error:
+                failed = True
+                error = error or out.reply
     app = replace(app, received=received, error=error, eof=eof)
-    if _failed(outputs):
+    if failed:
         app = replace(app, tw_owed=False)  # a connection that failed owes no TIME-WAIT
     if isinstance(event, SendCall) and not any(isinstance(o, Signal) for o in outputs):
         app = replace(app, sent=app.sent + event.data)
@@ -111,10 +113,6 @@ def observe(
     if isinstance(event, AbortCall):
         app = replace(app, tw_owed=False)
     return _count_transmissions(app, after, outputs, cap)
-
-
-def _failed(outputs: tuple[Output, ...]) -> bool:
-    return any(isinstance(o, Signal) and o.reply.is_error for o in outputs)
 
 
 def _on_arrival(

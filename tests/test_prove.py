@@ -25,9 +25,13 @@ from synack.harness.prove import (
     MODEL_MAX_WND,
     Claim,
     Verdict,
+    _len_ok,
+    _overlap,
+    _py_overlap,
     _py_rst_claim,
     _py_rst_resets,
     _rst_claim,
+    _window_ok,
     check,
     claims_for,
 )
@@ -118,23 +122,11 @@ def test_completeness_without_the_length_bound_is_refuted() -> None:
         complete,
         name="acceptability-complete-any-length",
         formula=lambda v: z3.Implies(
-            z3.And(
-                v["wnd"] != 0, z3.ULE(v["wnd"], MAX_WND), v["len"] != 0, z3.ULE(v["len"], MAX_WND)
-            ),
-            z3.Implies(
-                z3.Or(
-                    z3seq.seq_between(v["rcv_nxt"], v["seq"], v["rcv_nxt"] + v["wnd"]),
-                    z3seq.seq_between(v["seq"], v["rcv_nxt"], v["seq"] + v["len"]),
-                ),
-                z3seq.acceptable(v["rcv_nxt"], v["wnd"], v["seq"], v["len"]),
-            ),
+            z3.And(_window_ok(v), _len_ok(v), _overlap(v)),
+            z3seq.acceptable(v["rcv_nxt"], v["wnd"], v["seq"], v["len"]),
         ),
         concrete=lambda v: (
-            not (0 < v["wnd"] <= MAX_WND and 0 < v["len"] <= MAX_WND)
-            or not (
-                pyseq.seq_between(v["rcv_nxt"], v["seq"], pyseq.seq_add(v["rcv_nxt"], v["wnd"]))
-                or pyseq.seq_between(v["seq"], v["rcv_nxt"], pyseq.seq_add(v["seq"], v["len"]))
-            )
+            not (0 < v["wnd"] <= MAX_WND and 0 < v["len"] <= MAX_WND and _py_overlap(v))
             or pyseq.acceptable(v["rcv_nxt"], v["wnd"], v["seq"], v["len"])
         ),
     )
