@@ -57,3 +57,11 @@ def rst_resets(rfc5961: bool, rcv_nxt: Seq, rcv_wnd: Seq, seg_seq: Seq) -> z3.Bo
     if rfc5961:
         return z3.And(in_window, seg_seq == rcv_nxt)
     return in_window
+
+
+def seq_gt(a: Seq, b: Seq) -> z3.BoolRef:
+    return seq_lt(b, a)
+
+
+def seq_ge(a: Seq, b: Seq) -> z3.BoolRef:
+    return seq_le(b, a)

@@ -1,0 +1,667 @@
+"""RFC 9293 section 3.10 in z3: the handlers of `model/`, one for one.
+
+Every function below is guarded: it takes the path condition `pc` and
+returns the TCB unchanged (semantically) wherever `pc` is false, so
+exclusive branches can be applied one after the other.  A step that may
+"drop the segment and return" gives back `(tcb, cont)`: `cont` is the
+condition under which processing goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import z3
+
+from synack.model import (
+    AbortCall,
+    CloseCall,
+    Config,
+    Event,
+    OpenCall,
+    ReceiveCall,
+    SegmentArrives,
+    SendCall,
+    State,
+    Tcb,
+    Timeout,
+    TimerKind,
+)
+from synack.model.config import Variant
+from synack.model.endpoint import step as model_step
+from synack.model.types import Reply
+
+from .z3seq import acceptable, seq_between, seq_gt, seq_le, seq_lt
+from .z3tcb import (
+    BV,
+    RETRY_BITS,
+    B,
+    Endpoint,
+    Outs,
+    SymSeg,
+    SymTcb,
+    bv,
+    empty_tcb,
+    is_state,
+    ite,
+    make_seg,
+    outputs_view,
+    project_outputs,
+    project_tcb,
+    retry_limit,
+    seg_to_sym,
+    select_seg,
+    state_val,
+    tcb_to_sym,
+    tcb_view,
+    umax,
+    umin,
+    value_of,
+)
+
+S = State
+TRUE = z3.BoolVal(True)
+FALSE = z3.BoolVal(False)
+
+
+@dataclass(frozen=True)
+class SymEvent:
+    """An event of one kind (a Python choice) with symbolic parameters.
+
+    `new_iss` is what the ISN generator produces next (OPEN without an
+    ISS, a SYN reaching LISTEN); `length` is the text of a SEND.
+    """
+
+    kind: type
+    active: bool = False
+    timer: TimerKind | None = None
+    segment: SymSeg | None = None
+    length: BV | None = None
+    new_iss: BV | None = None
+
+
+@dataclass(frozen=True)
+class Body:
+    """`arrives._Idealized`: the segment trimmed to the window (text as a length)."""
+
+    seq: BV
+    length: BV
+    fin: B
+    urg: B
+    syn: B
+
+
+def select_body(cond: B, a: Body, b: Body) -> Body:
+    return Body(
+        *[z3.If(cond, getattr(a, n), getattr(b, n)) for n in ("seq", "length", "fin", "urg", "syn")]
+    )
+
+
+@dataclass
+class StepResult:
+    tcb: SymTcb
+    outs: Outs
+    domain: B
+    """The inputs for which the encoding is exact (see `z3tcb.LOOP_BOUND`)."""
+
+
+def step(cfg: Config, tcb: SymTcb, event: SymEvent) -> StepResult:
+    """`model.step` for one event kind, over a symbolic TCB."""
+    for name in ("syn_retries", "synack_retries", "retries"):
+        if getattr(cfg, name) >= 1 << (RETRY_BITS - 1):
+            raise ValueError(f"z3 encoding: {name} must be below {1 << (RETRY_BITS - 1)}")
+    h = Handlers(cfg)
+    kind = event.kind
+    if kind is OpenCall:
+        new = h.open_call(TRUE, tcb, event)
+    elif kind is SendCall:
+        assert event.length is not None
+        new = h.send_call(TRUE, tcb, event.length)
+    elif kind is ReceiveCall:
+        new = h.receive_call(TRUE, tcb)
+    elif kind is CloseCall:
+        new = h.close_call(TRUE, tcb)
+    elif kind is AbortCall:
+        new = h.abort_call(TRUE, tcb)
+    elif kind is SegmentArrives:
+        assert event.segment is not None and event.new_iss is not None
+        new = h.segment_arrives(TRUE, tcb, event.segment, event.new_iss)
+    elif kind is Timeout:
+        assert event.timer is not None
+        new = h.timeout(TRUE, tcb, event.timer)
+    else:
+        raise TypeError(f"z3 step: {kind!r} is not a synack event kind")
+    return StepResult(new, h.out, z3.And(TRUE, *h.domain))
+
+
+class Handlers(Endpoint):
+    # ------------------------------------------------------ calls.py
+
+    def reply(self, pc: B, reply: Reply) -> None:
+        self.out.signal(pc, reply)
+
+    def open_call(self, pc: B, t: SymTcb, ev: SymEvent) -> SymTcb:
+        closed, listen = is_state(t.state, S.CLOSED), is_state(t.state, S.LISTEN)
+        if not ev.active:
+            self.reply(z3.And(pc, z3.Not(closed)), Reply.ERROR_ALREADY_EXISTS)
+            return self.listening(z3.And(pc, closed), t)
+        go = z3.And(pc, z3.Or(closed, listen))
+        assert ev.new_iss is not None
+        iss = ev.new_iss
+        new = replace(
+            empty_tcb(S.SYN_SENT),
+            iss=iss,
+            snd_una=iss,
+            snd_nxt=iss + 1,
+            snd_buf=t.snd_buf,
+            recv_pending=t.recv_pending,
+        )
+        self.out.emit(go, self.syn_segment(new))
+        new = self.arm_retransmission(go, new)
+        self.reply(z3.And(pc, z3.Not(go)), Reply.ERROR_ALREADY_EXISTS)
+        return ite(go, new, t)
+
+    def send_call(self, pc: B, t: SymTcb, length: BV) -> SymTcb:
+        closed, listen = is_state(t.state, S.CLOSED), is_state(t.state, S.LISTEN)
+        self.reply(z3.And(pc, closed), Reply.ERROR_DOES_NOT_EXIST)
+        self.reply(z3.And(pc, listen), Reply.ERROR_REMOTE_UNSPECIFIED)
+        rest = z3.And(pc, z3.Not(closed), z3.Not(listen))
+        queueing = is_state(t.state, S.SYN_SENT, S.SYN_RECEIVED, S.ESTABLISHED, S.CLOSE_WAIT)
+        bad = z3.Or(t.fin_queued, z3.Not(queueing))
+        self.reply(z3.And(rest, bad), Reply.ERROR_CONNECTION_CLOSING)
+        go = z3.And(rest, z3.Not(bad))
+        t = ite(go, replace(t, snd_buf=t.snd_buf + length), t)
+        return self.transmit(go, t)
+
+    def receive_call(self, pc: B, t: SymTcb) -> SymTcb:
+        closed = is_state(t.state, S.CLOSED)
+        self.reply(z3.And(pc, closed), Reply.ERROR_DOES_NOT_EXIST)
+        rest = z3.And(pc, z3.Not(closed))
+        has = z3.And(rest, t.rcv_buf != 0)
+        self.out.deliver(has, t.rcv_buf)
+        closing = z3.And(
+            rest,
+            t.rcv_buf == 0,
+            is_state(t.state, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK, S.TIME_WAIT),
+        )
+        self.reply(closing, Reply.ERROR_CONNECTION_CLOSING)
+        pend = z3.And(rest, t.rcv_buf == 0, z3.Not(closing))
+        t = ite(has, replace(t, rcv_buf=bv(0), recv_pending=FALSE), t)
+        return ite(pend, replace(t, recv_pending=TRUE), t)
+
+    def close_call(self, pc: B, t: SymTcb) -> SymTcb:
+        st = t.state
+        closed = z3.And(pc, is_state(st, S.CLOSED))
+        self.reply(closed, Reply.ERROR_DOES_NOT_EXIST)
+        listen = z3.And(pc, is_state(st, S.LISTEN))
+        self.reply(z3.And(listen, t.recv_pending), Reply.ERROR_CLOSING)
+        t1 = self.delete_tcb(listen, t)
+        syn_sent = z3.And(pc, is_state(st, S.SYN_SENT))
+        self.reply(z3.And(syn_sent, z3.Or(t.recv_pending, t.snd_buf != 0)), Reply.ERROR_CLOSING)
+        t1 = self.delete_tcb(syn_sent, t1)
+        rest = z3.And(pc, z3.Not(is_state(st, S.CLOSED, S.LISTEN, S.SYN_SENT)))
+        closing = z3.Or(
+            t.fin_queued,
+            is_state(st, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSING, S.LAST_ACK, S.TIME_WAIT),
+        )
+        self.reply(z3.And(rest, closing), Reply.ERROR_CONNECTION_CLOSING)
+        go = z3.And(rest, z3.Not(closing))
+        q = replace(t, fin_queued=TRUE)
+        sr = z3.And(go, is_state(st, S.SYN_RECEIVED))
+        sr_send = z3.And(sr, t.snd_buf == 0)
+        others = z3.And(go, z3.Not(is_state(st, S.SYN_RECEIVED)))
+        next_state = z3.If(
+            is_state(st, S.ESTABLISHED), state_val(S.FIN_WAIT_1), state_val(S.LAST_ACK)
+        )
+        q2 = ite(sr_send, replace(q, state=state_val(S.FIN_WAIT_1)), replace(q, state=next_state))
+        sent = self.transmit(z3.Or(sr_send, others), q2)
+        t1 = ite(z3.And(sr, t.snd_buf != 0), q, t1)
+        return ite(z3.Or(sr_send, others), sent, t1)
+
+    def abort_call(self, pc: B, t: SymTcb) -> SymTcb:
+        st = t.state
+        self.reply(z3.And(pc, is_state(st, S.CLOSED)), Reply.ERROR_DOES_NOT_EXIST)
+        quiet = z3.And(pc, is_state(st, S.CLOSING, S.LAST_ACK, S.TIME_WAIT))
+        self.reply(quiet, Reply.OK)
+        t1 = self.delete_tcb(quiet, t)
+        rest = z3.And(pc, z3.Not(is_state(st, S.CLOSED, S.CLOSING, S.LAST_ACK, S.TIME_WAIT)))
+        self.out.emit(z3.And(rest, z3.Not(is_state(st, S.LISTEN, S.SYN_SENT))), self.abort_reset(t))
+        self.reply(z3.And(rest, z3.Or(t.recv_pending, self.unsent(t) != 0)), Reply.CONNECTION_RESET)
+        return self.delete_tcb(rest, t1)
+
+    # --------------------------------------------------- timeouts.py
+
+    def timeout(self, pc: B, t: SymTcb, kind: TimerKind) -> SymTcb:
+        pc = z3.And(pc, t.timer(kind))
+        if kind is TimerKind.USER:
+            self.reply(pc, Reply.ERROR_USER_TIMEOUT)
+            return self.delete_tcb(pc, t)
+        if kind is TimerKind.TIME_WAIT:
+            return self.delete_tcb(pc, t)
+        return self.retransmission_timeout(pc, t)
+
+    def retransmission_timeout(self, pc: B, t: SymTcb) -> SymTcb:
+        limit = retry_limit(self.cfg, t)
+        gives_up = self.cfg.variant is not Variant.NO_GIVE_UP
+        give = z3.And(pc, z3.UGE(t.retries, limit), z3.BoolVal(gives_up))
+        passive_sr = z3.And(is_state(t.state, S.SYN_RECEIVED), t.passive_open)
+        back = z3.And(give, passive_sr)
+        self.disarm_all(back, t)
+        t1 = self.listening(back, t)
+        fail = z3.And(give, z3.Not(passive_sr))
+        self.reply(fail, Reply.ERROR_TIMED_OUT)
+        t1 = self.delete_tcb(fail, t1)
+        go = z3.And(pc, z3.Not(give))
+        has, front = self.front_of_queue(t)
+        unsent = self.unsent(t)
+        stop = z3.And(go, z3.Not(has), unsent == 0)
+        t1 = ite(stop, self.disarm_retransmission(stop, t), t1)
+        probe = z3.And(go, z3.Not(has), unsent != 0)
+        probe_seg = make_seg(
+            ack_bit=True, seq=t.snd_nxt, ack=t.rcv_nxt, wnd=self.rcv_wnd(t), length=bv(1)
+        )
+        send = z3.And(go, z3.Or(has, unsent != 0))
+        seg = select_seg(probe, probe_seg, front)
+        self.out.emit(send, seg)
+        t2 = ite(probe, replace(t, snd_nxt=t.snd_nxt + 1), t)
+        retries = umin(t.retries + 1, limit)
+        t2 = self.arm(send, replace(t2, retries=retries), TimerKind.RETRANSMISSION)
+        return ite(send, t2, t1)
+
+    # --------------------------------------------------- arrives.py
+
+    def segment_arrives(self, pc: B, t: SymTcb, seg: SymSeg, new_iss: BV) -> SymTcb:
+        st = t.state
+        closed = z3.And(pc, is_state(st, S.CLOSED))
+        self.out.emit(z3.And(closed, z3.Not(seg.rst)), self.reset_for(seg))
+        listen = z3.And(pc, is_state(st, S.LISTEN))
+        t1 = self.listen_state(listen, t, seg, new_iss)
+        syn_sent = z3.And(pc, is_state(st, S.SYN_SENT))
+        t1 = ite(syn_sent, self.syn_sent_state(syn_sent, t, seg), t1)
+        other = z3.And(pc, z3.Not(is_state(st, S.CLOSED, S.LISTEN, S.SYN_SENT)))
+        return ite(other, self.other_states(other, t, seg), t1)
+
+    def listen_state(self, pc: B, t: SymTcb, seg: SymSeg, iss: BV) -> SymTcb:
+        """3.10.7.2: first RST, second ACK, third SYN."""
+        rest = z3.And(pc, z3.Not(seg.rst))
+        self.out.emit(z3.And(rest, seg.ack_bit), make_seg(rst=True, seq=seg.ack))
+        go = z3.And(rest, z3.Not(seg.ack_bit), seg.syn)
+        two_way = self.cfg.variant is Variant.TWO_WAY_HANDSHAKE
+        new = replace(
+            t,
+            state=state_val(S.ESTABLISHED if two_way else S.SYN_RECEIVED),
+            iss=iss,
+            irs=seg.seq,
+            rcv_nxt=seg.seq + 1,
+            rcv_up=seg.seq + 1,
+            snd_una=iss,
+            snd_nxt=iss + 1,
+            snd_wnd=seg.wnd,
+            max_snd_wnd=seg.wnd,
+            snd_wl1=seg.seq,
+            snd_wl2=iss,
+        )
+        self.out.emit(go, self.syn_ack_segment(new))
+        return ite(go, self.arm_retransmission(go, new), t)
+
+    def syn_sent_state(self, pc: B, t: SymTcb, seg: SymSeg) -> SymTcb:
+        """3.10.7.3 SYN-SENT."""
+        unchecked = self.cfg.variant is Variant.UNCHECKED_SYNACK
+        if unchecked:
+            bad_ack: B = FALSE
+            ack_ok: B = seg.ack_bit
+        else:
+            bad_ack = z3.And(seg.ack_bit, z3.Or(seq_le(seg.ack, t.iss), seq_gt(seg.ack, t.snd_nxt)))
+            ack_ok = z3.And(seg.ack_bit, seq_lt(t.snd_una, seg.ack), seq_le(seg.ack, t.snd_nxt))
+        self.out.emit(z3.And(pc, bad_ack, z3.Not(seg.rst)), make_seg(rst=True, seq=seg.ack))
+        pc = z3.And(pc, z3.Not(bad_ack))
+        rst = z3.And(pc, seg.rst, ack_ok)
+        self.reply(rst, Reply.CONNECTION_REFUSED if self.cfg.linux else Reply.CONNECTION_RESET)
+        t_rst = self.delete_tcb(rst, t)
+        go = z3.And(pc, z3.Not(seg.rst), seg.syn)
+        if unchecked:
+            snd_una = z3.If(ack_ok, t.snd_nxt, t.snd_una)
+        else:
+            snd_una = z3.If(seg.ack_bit, seg.ack, t.snd_una)
+        t2 = replace(
+            t,
+            irs=seg.seq,
+            rcv_nxt=seg.seq + 1,
+            rcv_up=seg.seq + 1,
+            snd_una=snd_una,
+            snd_wnd=seg.wnd,
+            max_snd_wnd=umax(t.max_snd_wnd, seg.wnd),
+            snd_wl1=seg.seq,
+            snd_wl2=z3.If(seg.ack_bit, seg.ack, t.iss),
+            retries=bv(0, RETRY_BITS),
+        )
+        est = z3.And(go, seq_gt(t2.snd_una, t2.iss))
+        t3 = self.disarm_retransmission(est, replace(t2, state=state_val(S.ESTABLISHED)))
+        more = z3.Or(seg.length != 0, seg.fin, seg.urg)
+        plain = z3.And(est, z3.Not(more))
+        self.out.emit(plain, self.ack_segment(t3))
+        t_plain = self.transmit(plain, t3)
+        with_more = z3.And(est, more)
+        body = self.trim_to_window(t3, Body(seg.seq + 1, seg.length, seg.fin, seg.urg, FALSE))
+        t_more, _ = self.text_and_fin(with_more, t3, seg, body)
+        t_more = self.finish(with_more, t_more, TRUE)
+        simo = z3.And(go, z3.Not(seq_gt(t2.snd_una, t2.iss)))
+        t_sr = replace(t2, state=state_val(S.SYN_RECEIVED))
+        self.out.emit(simo, self.syn_ack_segment(t_sr))
+        t_sr = self.arm_retransmission(simo, t_sr)
+        result = ite(rst, t_rst, t)
+        result = ite(plain, t_plain, result)
+        result = ite(with_more, t_more, result)
+        return ite(simo, t_sr, result)
+
+    # 3.10.7.4
+
+    def other_states(self, pc: B, t: SymTcb, seg: SymSeg) -> SymTcb:
+        result = t
+        if self.cfg.linux:
+            reborn, taken = self.linux_time_wait_syn(pc, t, seg)
+            result = ite(taken, reborn, t)
+            pc = z3.And(pc, z3.Not(taken))
+        cont, body, ack_needed = self.first_check_sequence(pc, t, seg)
+        t1, cont = self.second_check_rst(cont, t, seg)
+        result = ite(z3.And(pc, z3.Not(cont)), t1, result)
+        t2, cont2 = self.fourth_check_syn(cont, t, body)
+        result = ite(z3.And(cont, z3.Not(cont2)), t2, result)
+        t3, cont3 = self.fifth_check_ack(cont2, t, seg)
+        result = ite(z3.And(cont2, z3.Not(cont3)), t3, result)
+        t4, ack_more = self.text_and_fin(cont3, t3, seg, body)
+        t4 = self.finish(cont3, t4, z3.Or(ack_needed, ack_more))
+        return ite(cont3, t4, result)
+
+    def finish(self, pc: B, t: SymTcb, ack_needed: B) -> SymTcb:
+        pc = z3.And(pc, z3.Not(is_state(t.state, S.CLOSED)))
+        before = len(self.out.items)
+        t = self.transmit(pc, t)
+        carried = z3.Or(FALSE, *[g for g, _ in _emits(self.out, before)])
+        self.out.emit(z3.And(pc, ack_needed, z3.Not(carried)), self.ack_segment(t))
+        return t
+
+    def linux_time_wait_syn(self, pc: B, t: SymTcb, seg: SymSeg) -> tuple[SymTcb, B]:
+        taken = z3.And(
+            pc,
+            is_state(t.state, S.TIME_WAIT),
+            seg.syn,
+            z3.Not(seg.rst),
+            z3.Not(seg.ack_bit),
+            seq_gt(seg.seq, t.rcv_nxt),
+        )
+        self.out.emit(z3.And(taken, z3.Not(t.passive_open)), self.ack_segment(t))
+        reborn = z3.And(taken, t.passive_open)
+        raw = t.snd_nxt + 65537
+        iss = z3.If(raw == 0, bv(1), raw)
+        self.disarm_all(reborn, t)
+        listener = empty_tcb(S.LISTEN, passive_open=True)
+        return ite(reborn, self.listen_state(reborn, listener, seg, iss), t), taken
+
+    def first_check_sequence(self, pc: B, t: SymTcb, seg: SymSeg) -> tuple[B, Body, B]:
+        wnd = self.rcv_wnd(t)
+        accept = z3.Or(
+            self.simultaneous_open_synack(t, seg),
+            acceptable(t.rcv_nxt, wnd, seg.seq, seg.seg_len),
+        )
+        rejected = z3.And(pc, z3.Not(accept))
+        allowance = z3.And(rejected, wnd == 0, seg.seq == t.rcv_nxt)
+        answered = z3.And(rejected, z3.Not(allowance), z3.Not(seg.rst))
+        self.out.emit(answered, self.ack_segment(t))
+        self.arm(z3.And(answered, is_state(t.state, S.TIME_WAIT), seg.fin), t, TimerKind.TIME_WAIT)
+        # arm() returns the TCB with the timer on; it is already on in TIME-WAIT.
+        body = Body(seg.seq, seg.length, seg.fin, seg.urg, seg.syn)
+        front = z3.And(z3.Not(allowance), seq_lt(body.seq, t.rcv_nxt))
+        body = select_body(front, trim_front(body, t.rcv_nxt - body.seq), body)
+        body = self.trim_to_window(t, body)
+        zero = Body(seg.seq, bv(0), FALSE, seg.urg, FALSE)
+        body = select_body(allowance, zero, body)
+        cont = z3.Or(allowance, z3.And(pc, accept))
+        return cont, body, allowance
+
+    def simultaneous_open_synack(self, t: SymTcb, seg: SymSeg) -> B:
+        return z3.And(
+            is_state(t.state, S.SYN_RECEIVED),
+            seg.syn,
+            seg.ack_bit,
+            z3.Not(seg.rst),
+            seg.seq + 1 == t.rcv_nxt,
+        )
+
+    def trim_to_window(self, t: SymTcb, body: Body) -> Body:
+        end = t.rcv_nxt + self.rcv_wnd(t)
+        room = z3.If(seq_between(t.rcv_nxt, body.seq, end), end - body.seq, bv(0))
+        too_long = z3.UGT(body.length, room)
+        syn = z3.If(body.syn, bv(1), bv(0))
+        fin_out = z3.Or(too_long, z3.And(body.fin, z3.UGE(body.length + syn, room)))
+        return replace(
+            body,
+            length=z3.If(too_long, room, body.length),
+            fin=z3.And(body.fin, z3.Not(fin_out)),
+        )
+
+    def second_check_rst(self, pc: B, t: SymTcb, seg: SymSeg) -> tuple[SymTcb, B]:
+        r = z3.And(pc, seg.rst)
+        st = t.state
+        if self.cfg.rfc1337:
+            r = z3.And(r, z3.Not(is_state(st, S.TIME_WAIT)))
+        if self.cfg.rfc5961:
+            challenge = z3.And(r, seg.seq != t.rcv_nxt)
+            self.out.emit(challenge, self.ack_segment(t))
+            r = z3.And(r, seg.seq == t.rcv_nxt)
+        sr = is_state(st, S.SYN_RECEIVED)
+        back = z3.And(r, sr, t.passive_open)
+        self.disarm_all(back, t)
+        t1 = self.listening(back, t)
+        refused = z3.And(r, sr, z3.Not(t.passive_open))
+        self.reply(refused, Reply.CONNECTION_REFUSED)
+        reset = z3.And(r, is_state(st, S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT))
+        self.reply(reset, Reply.CONNECTION_RESET)
+        t1 = self.delete_tcb(z3.And(r, z3.Not(back)), t1)
+        return t1, z3.And(pc, z3.Not(seg.rst))
+
+    def fourth_check_syn(self, pc: B, t: SymTcb, body: Body) -> tuple[SymTcb, B]:
+        s = z3.And(pc, body.syn)
+        back = z3.And(s, is_state(t.state, S.SYN_RECEIVED), t.passive_open)
+        self.disarm_all(back, t)
+        t1 = self.listening(back, t)
+        rest = z3.And(s, z3.Not(back))
+        if self.cfg.rfc5961:
+            self.out.emit(rest, self.ack_segment(t))
+        else:
+            self.out.emit(rest, make_seg(rst=True, seq=t.snd_nxt))
+            self.reply(rest, Reply.CONNECTION_RESET)
+            t1 = self.delete_tcb(rest, t1)
+        return t1, z3.And(pc, z3.Not(body.syn))
+
+    def fifth_check_ack(self, pc: B, t: SymTcb, seg: SymSeg) -> tuple[SymTcb, B]:
+        pc = z3.And(pc, seg.ack_bit)
+        sr = z3.And(pc, is_state(t.state, S.SYN_RECEIVED))
+        sr_ok = z3.And(seq_lt(t.snd_una, seg.ack), seq_le(seg.ack, t.snd_nxt))
+        self.out.emit(z3.And(sr, z3.Not(sr_ok)), make_seg(rst=True, seq=seg.ack))
+        next_state = z3.If(
+            z3.Or(t.fin_sent, t.fin_queued), state_val(S.FIN_WAIT_1), state_val(S.ESTABLISHED)
+        )
+        synced = replace(
+            t,
+            state=next_state,
+            snd_wnd=seg.wnd,
+            max_snd_wnd=umax(t.max_snd_wnd, seg.wnd),
+            snd_wl1=seg.seq,
+            snd_wl2=seg.ack,
+        )
+        go = z3.And(pc, z3.Or(z3.Not(sr), sr_ok))
+        if self.cfg.rfc5961:
+            in_range = z3.And(
+                seq_le(t.snd_una - t.max_snd_wnd, seg.ack), seq_le(seg.ack, t.snd_nxt)
+            )
+            challenge = z3.And(pc, z3.Not(sr), z3.Not(in_range))
+            self.out.emit(challenge, self.ack_segment(t))
+            go = z3.And(go, z3.Not(challenge))
+        t1 = ite(z3.And(sr, sr_ok), synced, t)
+        t1, dropped = self.established_ack(go, t1, seg)
+        go2 = z3.And(go, z3.Not(dropped))
+        t1, stop = self.ack_per_state(go2, t1)
+        return t1, z3.And(go2, z3.Not(stop))
+
+    def established_ack(self, pc: B, t: SymTcb, seg: SymSeg) -> tuple[SymTcb, B]:
+        ack = seg.ack
+        advance = z3.And(pc, seq_lt(t.snd_una, ack), seq_le(ack, t.snd_nxt))
+        t = self.advance_snd_una(advance, t, ack)
+        too_new = z3.And(pc, z3.Not(advance), seq_gt(ack, t.snd_nxt))
+        self.out.emit(too_new, self.ack_segment(t))
+        update = z3.And(
+            pc,
+            z3.Not(too_new),
+            seq_le(t.snd_una, ack),
+            seq_le(ack, t.snd_nxt),
+            z3.Or(
+                seq_lt(t.snd_wl1, seg.seq),
+                z3.And(t.snd_wl1 == seg.seq, seq_le(t.snd_wl2, ack)),
+            ),
+        )
+        updated = replace(
+            t,
+            snd_wnd=seg.wnd,
+            snd_wl1=seg.seq,
+            snd_wl2=ack,
+            max_snd_wnd=umax(t.max_snd_wnd, seg.wnd),
+        )
+        return ite(update, updated, t), too_new
+
+    def advance_snd_una(self, pc: B, t: SymTcb, ack: BV) -> SymTcb:
+        newly = ack - t.snd_una - z3.If(self.syn_unacked(t), bv(1), bv(0))
+        text_acked = umin(newly, self.in_flight(t))
+        buf = z3.If(z3.ULE(text_acked, t.snd_buf), t.snd_buf - text_acked, bv(0))
+        t1 = replace(t, snd_una=ack, snd_buf=buf, retries=bv(0, RETRY_BITS))
+        idle = z3.And(pc, t1.snd_una == t1.snd_nxt, self.unsent(t1) == 0)
+        t_idle = self.disarm_retransmission(idle, t1)
+        busy = z3.And(pc, z3.Not(idle))
+        t_busy = self.arm(busy, t1, TimerKind.RETRANSMISSION)
+        return ite(idle, t_idle, ite(busy, t_busy, t))
+
+    def fin_counts_as_acked(self, t: SymTcb) -> B:
+        if self.cfg.variant is Variant.EARLY_CLOSE:
+            return t.fin_sent
+        return self.fin_acked(t)
+
+    def ack_per_state(self, pc: B, t: SymTcb) -> tuple[SymTcb, B]:
+        st = t.state
+        counts = self.fin_counts_as_acked(t)
+        fw1 = z3.And(pc, is_state(st, S.FIN_WAIT_1), counts)
+        t_fw2 = self.disarm_retransmission(fw1, replace(t, state=state_val(S.FIN_WAIT_2)))
+        self.reply(fw1, Reply.OK)
+        closing = z3.And(pc, is_state(st, S.CLOSING))
+        t_tw = self.enter_time_wait(z3.And(closing, counts), t, FALSE)
+        last = z3.And(pc, is_state(st, S.LAST_ACK), counts)
+        t_del = self.delete_tcb(last, t)
+        result = ite(fw1, t_fw2, ite(z3.And(closing, counts), t_tw, ite(last, t_del, t)))
+        return result, z3.Or(closing, last)
+
+    def enter_time_wait(self, pc: B, t: SymTcb, fin_to_ack: B) -> SymTcb:
+        if self.cfg.variant is Variant.NO_TIME_WAIT:
+            self.out.emit(z3.And(pc, fin_to_ack), self.ack_segment(t))
+            return self.delete_tcb(pc, t)
+        t1 = self.disarm_all(pc, replace(t, state=state_val(S.TIME_WAIT)))
+        return ite(pc, self.arm(pc, t1, TimerKind.TIME_WAIT), t)
+
+    def text_and_fin(self, pc: B, t: SymTcb, seg: SymSeg, body: Body) -> tuple[SymTcb, B]:
+        st = t.state
+        receiving = is_state(st, S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)
+        up = seg.seq + seg.up
+        urgent = z3.And(pc, body.urg, receiving, seq_gt(up, t.rcv_up))
+        t = ite(urgent, replace(t, rcv_up=up), t)
+        self.reply(urgent, Reply.URGENT)
+        gap = z3.And(pc, body.seq != t.rcv_nxt)
+        ack_gap = z3.And(gap, z3.Or(body.length != 0, body.fin))
+        at = z3.And(pc, body.seq == t.rcv_nxt)
+        text = body.length != 0
+        if self.cfg.variant is Variant.NO_HALF_CLOSE:
+            discard = z3.And(at, text, is_state(st, S.FIN_WAIT_2))
+        else:
+            discard = FALSE
+        t_discard = replace(t, rcv_nxt=t.rcv_nxt + body.length)
+        queue = z3.And(at, text, receiving, z3.Not(discard))
+        t_queue = replace(t, rcv_buf=t.rcv_buf + body.length, rcv_nxt=t.rcv_nxt + body.length)
+        hand = z3.And(queue, t.recv_pending)
+        self.out.deliver(hand, t_queue.rcv_buf)
+        t_queue = ite(hand, replace(t_queue, rcv_buf=bv(0), recv_pending=FALSE), t_queue)
+        ignored = z3.And(at, text, z3.Not(receiving))
+        t1 = ite(discard, t_discard, ite(queue, t_queue, t))
+        fin = z3.And(at, z3.Not(ignored), body.fin)
+        t1 = self.eighth_check_fin(fin, t1)
+        ack_more = z3.Or(ack_gap, discard, queue, fin)
+        return t1, ack_more
+
+    def eighth_check_fin(self, pc: B, t: SymTcb) -> SymTcb:
+        self.reply(pc, Reply.CONNECTION_CLOSING)
+        t = ite(pc, replace(t, rcv_nxt=t.rcv_nxt + 1, recv_pending=FALSE), t)
+        st = t.state
+        wait = z3.And(pc, is_state(st, S.SYN_RECEIVED, S.ESTABLISHED))
+        t_wait = replace(t, state=state_val(S.CLOSE_WAIT))
+        fw1 = z3.And(pc, is_state(st, S.FIN_WAIT_1))
+        to_tw = z3.Or(z3.And(fw1, self.fin_acked(t)), z3.And(pc, is_state(st, S.FIN_WAIT_2)))
+        t_tw = self.enter_time_wait(to_tw, t, TRUE)
+        closing = z3.And(fw1, z3.Not(self.fin_acked(t)))
+        t_closing = replace(t, state=state_val(S.CLOSING))
+        tw = z3.And(pc, is_state(st, S.TIME_WAIT))
+        t_rearm = self.arm(tw, t, TimerKind.TIME_WAIT)
+        return ite(wait, t_wait, ite(to_tw, t_tw, ite(closing, t_closing, ite(tw, t_rearm, t))))
+
+
+def trim_front(body: Body, skip: BV) -> Body:
+    drop_syn = z3.And(body.syn, skip != 0)
+    seq = z3.If(drop_syn, body.seq + 1, body.seq)
+    skip = z3.If(drop_syn, skip - 1, skip)
+    cut = umin(skip, body.length)
+    return Body(
+        seq + cut, body.length - cut, body.fin, body.urg, z3.And(body.syn, z3.Not(drop_syn))
+    )
+
+
+def _emits(outs: Outs, start: int) -> list[tuple[B, SymSeg]]:
+    return [(o.guard, o.segment) for o in outs.items[start:] if o.segment is not None]
+
+
+def event_to_sym(tcb: Tcb, event: Event) -> SymEvent:
+    """A concrete event in the encoding's terms (the ISN generator's next value included)."""
+    new_iss = bv(tcb.take_iss()[0])
+    if isinstance(event, OpenCall):
+        iss = new_iss if event.iss is None else bv(event.iss)
+        return SymEvent(OpenCall, active=event.active, new_iss=iss)
+    if isinstance(event, SendCall):
+        return SymEvent(SendCall, length=bv(len(event.data)))
+    if isinstance(event, SegmentArrives):
+        return SymEvent(SegmentArrives, segment=seg_to_sym(event.segment), new_iss=new_iss)
+    if isinstance(event, Timeout):
+        return SymEvent(Timeout, timer=event.kind)
+    return SymEvent(type(event))
+
+
+def evaluate_concrete(
+    tcb: Tcb, event: Event
+) -> tuple[dict[str, object], list[tuple[object, ...]], bool]:
+    """Run the encoding on concrete values: (TCB, outputs, inside the domain)."""
+    result = step(tcb.cfg, tcb_to_sym(tcb), event_to_sym(tcb, event))
+    return (
+        tcb_view(result.tcb, z3.simplify),
+        outputs_view(result.outs, z3.simplify),
+        bool(value_of(result.domain, z3.simplify)),
+    )
+
+
+def disagreement(tcb: Tcb, event: Event) -> str | None:
+    """None if the encoding computes exactly `model.step`'s successor, else how not."""
+    after, outputs = model_step(tcb, event)
+    sym_tcb, sym_outs, inside = evaluate_concrete(tcb, event)
+    if not inside:
+        return "outside the encoding's domain (transmit loop bound)"
+    expected_tcb, expected_outs = project_tcb(after), project_outputs(outputs)
+    diffs = [
+        f"{name}: model {expected_tcb[name]!r}, z3 {sym_tcb[name]!r}"
+        for name in expected_tcb
+        if expected_tcb[name] != sym_tcb[name]
+    ]
+    if expected_outs != sym_outs:
+        diffs.append(f"outputs: model {expected_outs}, z3 {sym_outs}")
+    return "; ".join(diffs) or None
