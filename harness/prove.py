@@ -9,10 +9,12 @@ not, the counterexample is spurious (the encoding and the model differ)
 and the result is `unknown`, never a silent pass.  A solver timeout is
 `unknown` too, with its reason.
 
-What is proved so far (issue 4 continues): the sequence arithmetic and
-the acceptability lemmas of RFC 9293 3.10.7.4, and the RFC 5961 blind-RST
-lemma.  The transition-relation proofs (no-old-syn-connection,
-ack-before-close, sequence agreement) are not yet encoded.
+Two kinds of claim: lemmas about sequence arithmetic (the acceptability
+test of RFC 9293 3.10.7.4 and the RFC 5961 blind-RST rule), proved for
+all 32-bit values; and claims about the endpoint's transition relation
+(`relation.py`), searched for counterexamples and then attempted by
+induction.  The two-endpoint claims (no-old-syn-connection, sequence
+agreement) are not encoded yet.
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ import z3
 from rich.console import Console
 from rich.table import Table
 
-from synack.model import Flags, Profile, Segment, SegmentArrives, State, step
+from synack.model import Flags, Profile, Segment, SegmentArrives, State, Variant, step
 from synack.model import seq as pyseq
 from synack.model.config import Config
 from synack.model.tcb import Tcb
 
-from . import z3seq
+from . import relation, z3seq
 from .output import write_json
 
 MAX_WND = 1 << 30  # the largest window RFC 7323 window scaling allows
@@ -275,7 +277,9 @@ EXIT_OK, EXIT_REFUTED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--property", action="append", metavar="P", help="claims to check")
-    parser.add_argument("--variant", metavar="V", help="not encoded in z3 yet")
+    parser.add_argument(
+        "--variant", metavar="V", help="check the transition-relation claims on a broken variant"
+    )
     parser.add_argument("--profile", default="rfc9293", metavar="P")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
@@ -292,52 +296,93 @@ def cmd_prove(args: argparse.Namespace) -> int:
         return usage(
             f"unknown profile {args.profile!r} (known: {', '.join(p.value for p in Profile)})"
         )
+    variant = None
     if args.variant:
-        return usage(
-            "variants are not encoded in z3 yet: only the sequence-number lemmas are "
-            "(use `synack check --variant` to see what a variant breaks)"
-        )
-    claims = claims_for(profile)
+        try:
+            variant = Variant(args.variant)
+        except ValueError:
+            known = ", ".join(v.value for v in Variant)
+            return usage(f"unknown variant {args.variant!r} (known: {known})")
+    # The lemmas are about sequence arithmetic, which no variant changes.
+    claims = [] if variant else claims_for(profile)
+    relation_claims = list(relation.RELATION_CLAIMS)
     if args.property:
-        unknown = [name for name in args.property if name not in BY_NAME]
+        known_names = [*BY_NAME, *relation.BY_NAME]
+        unknown = [name for name in args.property if name not in known_names]
         if unknown:
-            return usage(f"unknown claim {unknown[0]!r} (known: {', '.join(BY_NAME)})")
-        claims = [BY_NAME[name] for name in args.property]
+            return usage(f"unknown claim {unknown[0]!r} (known: {', '.join(known_names)})")
+        claims = [BY_NAME[n] for n in args.property if n in BY_NAME and not variant]
+        relation_claims = [relation.BY_NAME[n] for n in args.property if n in relation.BY_NAME]
     if args.timeout <= 0:
         return usage("--timeout must be a positive number of seconds")
     to_stdout = args.json == "-"
     console = Console(stderr=to_stdout, highlight=False)
     results = [check(claim, int(args.timeout * 1000)) for claim in claims]
-    table = Table(title=f"synack prove ({profile.value})", title_justify="left")
+    cfg = relation.PROOF_CONFIG.with_(profile=profile, variant=variant)
+    rows: list[Row] = [
+        Row(r.claim.name, r.verdict, r.seconds, r.claim.source, r.reason, r.counterexample, [])
+        for r in results
+    ]
+    for rc in relation_claims:
+        with console.status(f"{rc.name}: counterexample search, then induction"):
+            rr = relation.check_claim(rc, cfg, args.timeout)
+        events = [str(e) for e in rr.events or []]
+        rows.append(
+            Row(rc.name, Verdict(rr.verdict), rr.seconds, rc.source, rr.reason, {}, rr.chart or [])
+        )
+        rows[-1].events = events
+    title = f"synack prove ({profile.value}{', variant ' + variant.value if variant else ''})"
+    table = Table(title=title, title_justify="left")
     for column in ("claim", "result", "seconds", "source"):
         table.add_column(column)
     colour = {Verdict.PROVED: "green", Verdict.REFUTED: "red", Verdict.UNKNOWN: "yellow"}
-    for r in results:
-        cell = f"[{colour[r.verdict]}]{r.verdict.value}[/]"
-        table.add_row(r.claim.name, cell, f"{r.seconds:.2f}", r.claim.source)
+    for row in rows:
+        cell = f"[{colour[row.verdict]}]{row.verdict.value}[/]"
+        table.add_row(row.name, cell, f"{row.seconds:.2f}", row.source)
     console.print(table)
-    for r in results:
-        if r.verdict is not Verdict.PROVED:
-            detail = r.reason or "counterexample, confirmed by the Python model"
-            console.print(f"{r.claim.name}: {r.verdict.value}: {detail} {r.counterexample}")
+    for row in rows:
+        if row.verdict is Verdict.PROVED:
+            continue
+        detail = row.reason or "counterexample, confirmed by the Python model"
+        console.print(f"{row.name}: {row.verdict.value}: {detail} {row.counterexample or ''}")
+        if row.verdict is Verdict.REFUTED and row.chart:
+            console.print("  replayed in the Python model:", markup=False)
+            for line in row.chart:
+                console.print(f"    {line}", markup=False)
     if args.json:
         report = {
             "profile": profile.value,
+            "variant": variant.value if variant else None,
             "results": [
                 {
-                    "name": r.claim.name,
-                    "result": r.verdict.value,
-                    "seconds": round(r.seconds, 3),
-                    "meaning": r.claim.meaning,
-                    "source": r.claim.source,
-                    "counterexample": r.counterexample or None,
-                    "reason": r.reason or None,
+                    "name": row.name,
+                    "result": row.verdict.value,
+                    "seconds": round(row.seconds, 3),
+                    "source": row.source,
+                    "counterexample": row.counterexample or None,
+                    "steps": row.events or None,
+                    "chart": row.chart or None,
+                    "reason": row.reason or None,
                 }
-                for r in results
+                for row in rows
             ],
         }
         write_json(args.json, report)
-    verdicts = {r.verdict for r in results}
+    verdicts = {row.verdict for row in rows}
     if Verdict.REFUTED in verdicts:
         return EXIT_REFUTED
     return EXIT_UNKNOWN if Verdict.UNKNOWN in verdicts else EXIT_OK
+
+
+@dataclass
+class Row:
+    """One line of the report, from a lemma or a transition-relation claim."""
+
+    name: str
+    verdict: Verdict
+    seconds: float
+    source: str
+    reason: str
+    counterexample: dict[str, int]
+    chart: list[str]
+    events: list[str] = field(default_factory=list)

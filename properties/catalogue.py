@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from synack.model.config import Profile, Variant
+from synack.model.config import Config, Profile, Variant
+from synack.model.ghost import App
 from synack.model.segment import Segment
 from synack.model.seq import seq_add, seq_ge, seq_sub
 from synack.model.system import (
@@ -249,16 +250,23 @@ def _no_stale_segment(
 # ------------------------------------------------ retransmission-bounded
 
 
+def transmissions_over_limit(app: App, cfg: Config) -> str | None:
+    """Which of SYN, SYN,ACK and FIN was sent more than 1 + its retry limit times."""
+    for what, count, retries in (
+        ("SYN", app.syn_tx, cfg.syn_retries),
+        ("SYN,ACK", app.synack_tx, cfg.synack_retries),
+        ("FIN", app.fin_tx, cfg.retries),
+    ):
+        if count > 1 + retries:
+            return f"sent its {what} {count} times; at most 1 + {retries} allowed"
+    return None
+
+
 def _retransmission_bounded(system: System, state: SystemState) -> str | None:
     for side in SIDES:
-        app, cfg = state.app(side), state.tcb(side).cfg
-        for what, count, retries in (
-            ("SYN", app.syn_tx, cfg.syn_retries),
-            ("SYN,ACK", app.synack_tx, cfg.synack_retries),
-            ("FIN", app.fin_tx, cfg.retries),
-        ):
-            if count > 1 + retries:
-                return f"{side} sent its {what} {count} times; at most 1 + {retries} allowed"
+        excess = transmissions_over_limit(state.app(side), state.tcb(side).cfg)
+        if excess is not None:
+            return f"{side} {excess}"
     return None
 
 

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from synack.harness.prove import claims_for
+from synack.model import Profile
+
 SYNACK = Path(sys.executable).parent / "synack"
 
 
@@ -167,8 +170,10 @@ def test_ctrl_c_keeps_the_partial_report(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("profile", ["rfc9293", "linux", "rfc1337"])
-def test_prove_proves_every_claim_of_a_profile(profile: str) -> None:
-    result = synack("prove", "--profile", profile, "--json", "-")
+def test_prove_proves_every_lemma_of_a_profile(profile: str) -> None:
+    lemmas = [c.name for c in claims_for(Profile(profile))]
+    flags = [arg for name in lemmas for arg in ("--property", name)]
+    result = synack("prove", "--profile", profile, *flags, "--json", "-")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["profile"] == profile
@@ -178,10 +183,27 @@ def test_prove_proves_every_claim_of_a_profile(profile: str) -> None:
     assert rst in names
 
 
+def test_prove_refutes_a_variant_with_a_replayed_chart() -> None:
+    result = synack(
+        "prove", "--variant", "no-give-up", "--property", "retransmission-bounded", "--json", "-"
+    )
+    assert result.returncode == 1, result.stderr
+    (entry,) = json.loads(result.stdout)["results"]
+    assert entry["result"] == "refuted" and "sent its SYN 4 times" in entry["reason"]
+    assert entry["steps"][0].startswith("OpenCall") and len(entry["chart"]) == 4
+
+
+def test_prove_reports_an_unfinished_proof_as_unknown() -> None:
+    result = synack("prove", "--property", "ack-before-close", "--timeout", "3", "--json", "-")
+    assert result.returncode == 3, result.stderr
+    (entry,) = json.loads(result.stdout)["results"]
+    assert entry["result"] == "unknown" and "timeout" in entry["reason"]
+
+
 @pytest.mark.parametrize(
     "args",
     [
-        ("prove", "--variant", "early-close"),
+        ("prove", "--variant", "early-closed"),
         ("prove", "--property", "nope"),
         ("prove", "--profile", "bsd"),
         ("prove", "--timeout", "0"),
