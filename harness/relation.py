@@ -34,7 +34,7 @@ from synack.model import (
     closed,
     step,
 )
-from synack.model.ghost import App, _count_transmissions
+from synack.model.ghost import App, count_transmissions
 from synack.model.seq import seq_ge, seq_sub
 from synack.properties.catalogue import transmissions_over_limit
 
@@ -188,7 +188,7 @@ def replay(
             tcb = replace(tcb, iss_pool=(isns[n - 1],))
         before = tcb
         tcb, outputs = step(tcb, event)
-        app = _count_transmissions(app, tcb, outputs, cap=1 << 16)
+        app = count_transmissions(app, tcb, outputs, cap=1 << 16)
         shown = ", ".join(_shown(o) for o in outputs if _shown(o)) or "-"
         lines.append(f"{n}. {before.state} --{_label(event)}--> {tcb.state}  [{shown}]")
         why = claim.concrete(before, event, tcb, outputs, app)

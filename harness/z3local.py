@@ -163,7 +163,7 @@ def build_step(
 
 
 def count_transmissions(pre: LocalState, result: StepResult) -> tuple[BV, BV, BV]:
-    """`ghost._count_transmissions` without the saturation (the proofs bound them)."""
+    """`ghost.count_transmissions` without the saturation (the proofs bound them)."""
     one, zero = bv(1, RETRY_BITS), bv(0, RETRY_BITS)
     syn_tx, synack_tx, fin_tx = pre.syn_tx, pre.synack_tx, pre.fin_tx
     for guard, seg in result.outs.emitted():

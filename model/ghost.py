@@ -112,7 +112,7 @@ def observe(
         app = replace(app, tw_owed=False)
     if isinstance(event, AbortCall):
         app = replace(app, tw_owed=False)
-    return _count_transmissions(app, after, outputs, cap)
+    return count_transmissions(app, after, outputs, cap)
 
 
 def _on_arrival(
@@ -136,7 +136,7 @@ def _on_arrival(
     return app
 
 
-def _count_transmissions(app: App, after: Tcb, outputs: tuple[Output, ...], cap: int) -> App:
+def count_transmissions(app: App, after: Tcb, outputs: tuple[Output, ...], cap: int) -> App:
     syn_tx, synack_tx, fin_tx = app.syn_tx, app.synack_tx, app.fin_tx
     for out in outputs:
         if not isinstance(out, Emit):
