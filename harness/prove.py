@@ -326,11 +326,18 @@ def cmd_prove(args: argparse.Namespace) -> int:
     for rc in relation_claims:
         with console.status(f"{rc.name}: counterexample search, then induction"):
             rr = relation.check_claim(rc, cfg, args.timeout)
-        events = [str(e) for e in rr.events or []]
         rows.append(
-            Row(rc.name, Verdict(rr.verdict), rr.seconds, rc.source, rr.reason, {}, rr.chart or [])
+            Row(
+                rc.name,
+                Verdict(rr.verdict),
+                rr.seconds,
+                rc.source,
+                rr.reason,
+                {},
+                rr.chart or [],
+                [str(e) for e in rr.events or []],
+            )
         )
-        rows[-1].events = events
     title = f"synack prove ({profile.value}{', variant ' + variant.value if variant else ''})"
     table = Table(title=title, title_justify="left")
     for column in ("claim", "result", "seconds", "source"):

@@ -377,7 +377,7 @@ class Handlers(Endpoint):
         pc = z3.And(pc, z3.Not(is_state(t.state, S.CLOSED)))
         before = len(self.out.items)
         t = self.transmit(pc, t)
-        carried = z3.Or(FALSE, *[g for g, _ in _emits(self.out, before)])
+        carried = z3.Or(FALSE, *[g for g, _ in self.out.emitted(before)])
         self.out.emit(z3.And(pc, ack_needed, z3.Not(carried)), self.ack_segment(t))
         return t
 
@@ -617,10 +617,6 @@ def trim_front(body: Body, skip: BV) -> Body:
     return Body(
         seq + cut, body.length - cut, body.fin, body.urg, z3.And(body.syn, z3.Not(drop_syn))
     )
-
-
-def _emits(outs: Outs, start: int) -> list[tuple[B, SymSeg]]:
-    return [(o.guard, o.segment) for o in outs.items[start:] if o.segment is not None]
 
 
 def event_to_sym(tcb: Tcb, event: Event) -> SymEvent:

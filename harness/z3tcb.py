@@ -141,13 +141,17 @@ def fresh_tcb(prefix: str) -> SymTcb:
     return SymTcb(**{n: z3.Const(f"{prefix}.{n}", field_sort(n)) for n in TCB_FIELDS})
 
 
-def ite(cond: B, then: SymTcb, other: SymTcb) -> SymTcb:
+def _merge(cond: B, then: Any, other: Any, names: tuple[str, ...]) -> dict[str, Any]:
     """Field-wise if-then-else (fields equal on both sides stay as they are)."""
     merged = {}
-    for name in TCB_FIELDS:
+    for name in names:
         a, b = getattr(then, name), getattr(other, name)
         merged[name] = a if a.eq(b) else z3.If(cond, a, b)
-    return SymTcb(**merged)
+    return merged
+
+
+def ite(cond: B, then: SymTcb, other: SymTcb) -> SymTcb:
+    return SymTcb(**_merge(cond, then, other, TCB_FIELDS))
 
 
 def empty_tcb(state: State = S.CLOSED, passive_open: bool = False) -> SymTcb:
@@ -277,8 +281,9 @@ class Outs:
     def timer(self, pc: B, kind: OutKind, timer: TimerKind) -> None:
         self.items.append(SymOut(pc, kind, timer=timer))
 
-    def emitted(self) -> list[tuple[B, SymSeg]]:
-        return [(o.guard, o.segment) for o in self.items if o.segment is not None]
+    def emitted(self, start: int = 0) -> list[tuple[B, SymSeg]]:
+        """The segments emitted (from output `start` on), with their guards."""
+        return [(o.guard, o.segment) for o in self.items[start:] if o.segment is not None]
 
     def signalled(self, reply: Reply) -> B:
         return z3.Or(z3.BoolVal(False), *[o.guard for o in self.items if o.reply is reply])
@@ -431,11 +436,7 @@ class Endpoint:
 
 
 def select_seg(cond: B, a: SymSeg, b: SymSeg) -> SymSeg:
-    merged = {}
-    for name in SEG_FIELDS:
-        x, y = getattr(a, name), getattr(b, name)
-        merged[name] = x if x.eq(y) else z3.If(cond, x, y)
-    return SymSeg(**merged)
+    return SymSeg(**_merge(cond, a, b, SEG_FIELDS))
 
 
 def retry_limit(cfg: Config, t: SymTcb) -> BV:
