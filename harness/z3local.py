@@ -55,13 +55,6 @@ SEND_LIMIT = 8
 """The application keeps at most this much text queued (2 MSS of the proofs'
 configuration), so `transmit` stays inside the encoding's loop bound."""
 
-SEND_SPACE = 1 << 30
-"""The proofs cover connections that send fewer than 2**30 octets.  Beyond
-2**32 - 1 octets the model's test for "our SYN is unacknowledged"
-(SND.UNA = ISS, `Tcb.syn_unacked`) would be true again: a wrap-around
-defect of the model that the prover found.  SEND is not offered once the
-connection has used this much of its sequence space."""
-
 ERRORS = tuple(r for r in Reply if r.is_error)
 
 
@@ -147,8 +140,6 @@ def build_step(
         length = z3.BitVec(f"{tag}.len", 32)
         assumptions += [length != 0, z3.ULE(length, SEND_LIMIT)]
         assumptions.append(z3.ULE(pre.tcb.snd_buf + length, SEND_LIMIT))
-        used = pre.tcb.snd_una - pre.tcb.iss + pre.tcb.snd_buf + length
-        assumptions.append(z3.ULT(used, SEND_SPACE - 2 * SEND_LIMIT))
     event = SymEvent(
         action.event,
         active=action.active,
@@ -245,3 +236,12 @@ def time_wait_entered(cfg: Config, s: LocalStep) -> B:
     return z3.Implies(
         z3.And(closer, is_state(a.state, S.CLOSED)), z3.Or(s.segment.rst, s.signalled_error())
     )
+
+
+LOCAL_PROPERTIES: dict[str, TransitionProperty] = {
+    "ack-before-close": ack_before_close,
+    "retransmission-bounded": retransmission_bounded,
+    "acked-text-delivered": acked_text_delivered,
+    "time-wait-entered": time_wait_entered,
+}
+"""The transition properties by the name of the relation claim they state."""

@@ -295,6 +295,7 @@ class Handlers(Endpoint):
             rcv_nxt=seg.seq + 1,
             rcv_up=seg.seq + 1,
             snd_una=iss,
+            syn_acked=z3.BoolVal(False),
             snd_nxt=iss + 1,
             snd_wnd=seg.wnd,
             max_snd_wnd=seg.wnd,
@@ -329,6 +330,7 @@ class Handlers(Endpoint):
             rcv_nxt=seg.seq + 1,
             rcv_up=seg.seq + 1,
             snd_una=snd_una,
+            syn_acked=snd_una != t.iss,
             snd_wnd=seg.wnd,
             max_snd_wnd=umax(t.max_snd_wnd, seg.wnd),
             snd_wl1=seg.seq,
@@ -533,7 +535,9 @@ class Handlers(Endpoint):
         newly = ack - t.snd_una - z3.If(self.syn_unacked(t), bv(1), bv(0))
         text_acked = umin(newly, self.in_flight(t))
         buf = z3.If(z3.ULE(text_acked, t.snd_buf), t.snd_buf - text_acked, bv(0))
-        t1 = replace(t, snd_una=ack, snd_buf=buf, retries=bv(0, RETRY_BITS))
+        t1 = replace(
+            t, snd_una=ack, syn_acked=z3.BoolVal(True), snd_buf=buf, retries=bv(0, RETRY_BITS)
+        )
         idle = z3.And(pc, t1.snd_una == t1.snd_nxt, self.unsent(t1) == 0)
         t_idle = self.disarm_retransmission(idle, t1)
         busy = z3.And(pc, z3.Not(idle))

@@ -79,6 +79,7 @@ class SymTcb:
     iss: BV
     irs: BV
     snd_una: BV
+    syn_acked: B
     snd_nxt: BV
     snd_wnd: BV
     snd_wl1: BV
@@ -116,6 +117,7 @@ TCB_FIELDS = tuple(f.name for f in fields(SymTcb))
 BOOL_FIELDS = frozenset(
     {
         "passive_open",
+        "syn_acked",
         "fin_queued",
         "fin_sent",
         "recv_pending",
@@ -163,6 +165,7 @@ def empty_tcb(state: State = S.CLOSED, passive_open: bool = False) -> SymTcb:
         iss=zero,
         irs=zero,
         snd_una=zero,
+        syn_acked=z3.BoolVal(False),
         snd_nxt=zero,
         snd_wnd=zero,
         snd_wl1=zero,
@@ -308,7 +311,7 @@ class Endpoint:
 
     @staticmethod
     def syn_unacked(t: SymTcb) -> B:
-        return z3.And(z3.Not(is_state(t.state, S.CLOSED, S.LISTEN)), t.snd_una == t.iss)
+        return z3.And(z3.Not(is_state(t.state, S.CLOSED, S.LISTEN)), z3.Not(t.syn_acked))
 
     @staticmethod
     def fin_acked(t: SymTcb) -> B:

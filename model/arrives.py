@@ -91,6 +91,7 @@ def listen_state(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
         rcv_nxt=seq_add(seg.seq, 1),
         rcv_up=seq_add(seg.seq, 1),
         snd_una=iss,
+        syn_acked=False,
         snd_nxt=seq_add(iss, 1),
         snd_wnd=seg.wnd,
         max_snd_wnd=seg.wnd,
@@ -139,6 +140,7 @@ def syn_sent_state(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
         rcv_nxt=seq_add(seg.seq, 1),
         rcv_up=seq_add(seg.seq, 1),
         snd_una=snd_una,
+        syn_acked=snd_una != tcb.iss,
         # RFC-AMBIGUITY: the RFC sets SND.WND/WL1/WL2 only on the path to
         # SYN-RECEIVED; the path to ESTABLISHED needs them just as much.  We set
         # them on both (WL2 is SEG.ACK only if the ACK bit is on).
@@ -413,7 +415,7 @@ def _advance_snd_una(tcb: Tcb, ack: int, out: list[Output]) -> Tcb:
     newly = seq_sub(ack, tcb.snd_una)
     newly -= tcb.syn_unacked
     text_acked = min(newly, tcb.in_flight)
-    tcb = replace(tcb, snd_una=ack, snd_buf=tcb.snd_buf[text_acked:], retries=0)
+    tcb = replace(tcb, snd_una=ack, syn_acked=True, snd_buf=tcb.snd_buf[text_acked:], retries=0)
     if tcb.snd_una == tcb.snd_nxt and not tcb.unsent:
         return disarm_retransmission(tcb, out)
     return arm(tcb, TimerKind.RETRANSMISSION, out)

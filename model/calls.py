@@ -53,6 +53,7 @@ def open_call(tcb: Tcb, call: OpenCall, out: list[Output]) -> Tcb:
             iss_pool=pool,
             iss=iss,
             snd_una=iss,
+            syn_acked=False,
             snd_nxt=seq_add(iss, 1),
             snd_buf=tcb.snd_buf,
             recv_pending=tcb.recv_pending,

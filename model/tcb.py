@@ -18,8 +18,10 @@ class Tcb:
     """One endpoint of one connection.  CLOSED means "no TCB exists".
 
     Send side: SND.UNA, SND.NXT, SND.WND, SND.WL1, SND.WL2, ISS, plus
-    `snd_buf`, the text not yet acknowledged (sent or not, starting at the
-    first unacknowledged octet), `fin_queued` (the user has called CLOSE)
+    `syn_acked` (our SYN has been acknowledged: SND.UNA = ISS alone cannot
+    say so, since SND.UNA comes back to ISS after 2**32 octets), `snd_buf`,
+    the text not yet acknowledged (sent or not, starting at the first
+    unacknowledged octet), `fin_queued` (the user has called CLOSE)
     and `fin_sent`.  Receive side: IRS, RCV.NXT, RCV.UP and `rcv_buf`, text
     accepted but not yet handed to the user; RCV.WND is derived from the
     buffer space left.  `iss_pool` stands for the ISN generator (3.4.1):
@@ -33,6 +35,7 @@ class Tcb:
     iss: int = 0
     irs: int = 0
     snd_una: int = 0
+    syn_acked: bool = False
     snd_nxt: int = 0
     snd_wnd: int = 0
     snd_wl1: int = 0
@@ -59,7 +62,7 @@ class Tcb:
     @property
     def syn_unacked(self) -> bool:
         """Our SYN is in the sequence space and not yet acknowledged."""
-        return self.state not in (State.CLOSED, State.LISTEN) and self.snd_una == self.iss
+        return self.state not in (State.CLOSED, State.LISTEN) and not self.syn_acked
 
     @property
     def fin_acked(self) -> bool:
