@@ -1,17 +1,24 @@
 """Inductive proofs and bounded model checking of the one-endpoint system.
 
-`prove_local` checks, each in its own solver: the clauses hold in the
-initial state; every action preserves every clause (a failure names the
-action and the clause, with the counterexample to induction); every
-action stays inside the encoding's domain; and the clauses imply the
-property for every action.  `bmc_local` searches for a concrete run from
+`prove_core` proves the endpoint invariants: they hold in the initial
+state, every action preserves every clause (a failure names the action
+and the clause, with the counterexample to induction) and stays inside
+the encoding's domain.  `prove_claim` then proves a claim's own clauses
+and that the clauses imply it for every action.  Each (action, goal) pair
+is one obligation in its own solver, and the obligations are spread over
+worker processes (`Workers`).  `bmc_local` searches for a concrete run from
 CLOSED that violates the property, and returns its events so that the
 Python model can replay it.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.pool
+import os
+import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import z3
@@ -30,9 +37,10 @@ from synack.model import (
     Timeout,
 )
 
-from .invariants import Clause, holds
+from .invariants import CLAUSES, EXTRA_CLAUSES, LOCAL_CORE, Clause, holds
 from .z3local import (
     ACTIONS,
+    LOCAL_PROPERTIES,
     LocalAction,
     LocalStep,
     TransitionProperty,
@@ -45,67 +53,189 @@ from .z3tcb import SymSeg, tcb_view, value_of
 BMC_MAX_TEXT = 8
 
 
+SOLVER_TACTIC = ("simplify", "propagate-values", "solve-eqs", "bit-blast", "sat")
+"""Bit-blasting after simplification: on the SEGMENT ARRIVES obligations about
+twice as fast as z3's default QF_BV solver, which has to try its other tactics."""
+
+
+@dataclass(frozen=True)
+class Obligation:
+    """One check: `action` from a state satisfying the assumed clauses keeps `goal`.
+
+    `kind` is "domain" (the encoding's loop bound suffices), "clause" (a
+    strengthening clause of `invariants.CLAUSES`) or "property" (a claim of
+    `z3local.LOCAL_PROPERTIES`).
+    """
+
+    action: str
+    kind: str
+    goal: str
+
+    def describe(self) -> str:
+        what = "the encoding's domain" if self.kind == "domain" else f"{self.kind} {self.goal}"
+        return f"{what} under {self.action}"
+
+
+@dataclass(frozen=True)
+class Task:
+    cfg: Config
+    assumed: tuple[str, ...]
+    obligation: Obligation
+    deadline: float  # time.time(), shared by the worker processes
+
+
+@dataclass(frozen=True)
+class Answer:
+    obligation: Obligation
+    status: str  # "holds" | "fails" | "unknown"
+    detail: str = ""
+
+
+def discharge(task: Task) -> Answer:
+    """Decide one obligation (in a worker process, or in this one)."""
+    ob = task.obligation
+    remaining = task.deadline - time.time()
+    if remaining <= 0:
+        return Answer(ob, "unknown", "timeout")
+    cfg = task.cfg
+    clauses = tuple(CLAUSES[name] for name in task.assumed)
+    pre = fresh_state("pre")
+    s = build_step(cfg, pre, action_named(ob.action), "in")
+    if ob.kind == "domain":
+        goal = s.result.domain
+    elif ob.kind == "clause":
+        goal = CLAUSES[ob.goal].formula(cfg, s.post)
+    else:
+        goal = LOCAL_PROPERTIES[ob.goal](cfg, s)
+    solver = z3.Then(*SOLVER_TACTIC).solver()
+    solver.set("timeout", max(1, int(remaining * 1000)))
+    solver.add(holds(cfg, clauses, pre), s.assumptions, z3.Not(goal))
+    answer = solver.check()
+    if answer == z3.unsat:
+        return Answer(ob, "holds")
+    if answer == z3.sat:
+        return Answer(ob, "fails", describe_state(s, solver.model()))
+    why = solver.reason_unknown()
+    return Answer(ob, "unknown", "timeout" if why in ("timeout", "canceled") else why)
+
+
+def _quiet_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and cleans up
+
+
+class Workers:
+    """Worker processes for obligations; `processes=0` decides them in this process.
+
+    A failed or timed-out proof stops early: the pool is terminated (a
+    running z3 call cannot be interrupted otherwise) and started afresh
+    on next use.
+    """
+
+    def __init__(self, processes: int | None = None) -> None:
+        self.processes = (os.cpu_count() or 1) if processes is None else processes
+        self._pool: multiprocessing.pool.Pool | None = None
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def run(self, tasks: list[Task]) -> Iterator[Answer]:
+        """Answers in the order they come; the slow SEGMENT ARRIVES ones start first."""
+        tasks = sorted(tasks, key=lambda t: t.obligation.action != "SEGMENT ARRIVES")
+        if self.processes <= 1 or len(tasks) <= 1:
+            yield from map(discharge, tasks)
+            return
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ctx.Pool(self.processes, initializer=_quiet_worker)
+        finished = False
+        try:
+            yield from self._pool.imap_unordered(discharge, tasks)
+            finished = True
+        finally:
+            if not finished:
+                self.close()
+
+
 @dataclass
 class InductionResult:
     proved: bool
     failure: str = ""
     checks: int = 0
     timed_out: bool = False
+    seconds: float = 0.0
 
 
-def prove_local(
+def prove_obligations(
     cfg: Config,
-    clauses: tuple[Clause, ...],
-    props: dict[str, TransitionProperty],
+    assumed: tuple[str, ...],
+    obligations: list[Obligation],
     deadline: float,
-) -> tuple[InductionResult, dict[str, InductionResult]]:
-    """Check that `clauses` are inductive, then that they imply each property.
-
-    Returns the result for the clauses themselves and one per property (a
-    property is proved only if the clauses are, and it follows from them).
-    """
+    workers: Workers,
+) -> InductionResult:
+    """All `obligations` hold from every state satisfying the `assumed` clauses."""
+    started = time.monotonic()
+    wall_deadline = time.time() + (deadline - started)
+    tasks = [Task(cfg, assumed, ob, wall_deadline) for ob in obligations]
     checks = 0
-    pre = fresh_state("pre")
-    init_solver = z3.Solver()
-    init_solver.add(initial(pre))
+    for answer in workers.run(tasks):
+        checks += 1
+        if answer.status == "fails":
+            failure = f"{answer.obligation.describe()} fails; from {answer.detail}"
+            return InductionResult(False, failure, checks, seconds=time.monotonic() - started)
+        if answer.status == "unknown":
+            reason = f"{answer.obligation.describe()}: {answer.detail}"
+            return InductionResult(
+                False, reason, checks, timed_out=True, seconds=time.monotonic() - started
+            )
+    return InductionResult(True, checks=checks, seconds=time.monotonic() - started)
+
+
+def prove_core(cfg: Config, deadline: float, workers: Workers) -> InductionResult:
+    """The endpoint invariants (`invariants.LOCAL_CORE`): initial, inductive, in the domain."""
+    started = time.monotonic()
+    failed = _initially_false(cfg, LOCAL_CORE)
+    if failed is not None:
+        return InductionResult(False, f"clause {failed} fails in the initial state")
+    names = tuple(c.name for c in LOCAL_CORE)
+    obligations = [Obligation(a.name, "domain", "") for a in ACTIONS]
+    obligations += [Obligation(a.name, "clause", n) for a in ACTIONS for n in names]
+    result = prove_obligations(cfg, names, obligations, deadline, workers)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def prove_claim(cfg: Config, claim: str, deadline: float, workers: Workers) -> InductionResult:
+    """Given the core: the claim's extra clauses are inductive, and the clauses imply it."""
+    started = time.monotonic()
+    extra = EXTRA_CLAUSES.get(claim, ())
+    failed = _initially_false(cfg, extra)
+    if failed is not None:
+        return InductionResult(False, f"clause {failed} fails in the initial state")
+    assumed = tuple(c.name for c in (*LOCAL_CORE, *extra))
+    obligations = [Obligation(a.name, "clause", c.name) for a in ACTIONS for c in extra]
+    obligations += [Obligation(a.name, "property", claim) for a in ACTIONS]
+    result = prove_obligations(cfg, assumed, obligations, deadline, workers)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _initially_false(cfg: Config, clauses: tuple[Clause, ...]) -> str | None:
+    state = fresh_state("init")
+    solver = z3.Solver()
+    solver.add(initial(state))
     for clause in clauses:
-        checks += 1
-        if init_solver.check(z3.Not(clause.formula(cfg, pre))) == z3.sat:
-            failed = InductionResult(False, f"clause {clause.name} fails in the initial state")
-            return failed, {}
-    verdicts: dict[str, InductionResult] = {name: InductionResult(True) for name in props}
-    for action in ACTIONS:
-        s = build_step(cfg, pre, action, "in")
-        solver = z3.SolverFor("QF_BV")
-        solver.add(holds(cfg, clauses, pre), s.assumptions)
-        goals: list[tuple[str, str | None, z3.BoolRef]] = [
-            ("the encoding's domain", None, s.result.domain)
-        ]
-        goals += [(f"clause {c.name}", None, c.formula(cfg, s.post)) for c in clauses]
-        goals += [(f"property {n}", n, p(cfg, s)) for n, p in props.items()]
-        remaining = deadline - time.monotonic()
-        solver.set("timeout", max(1, int(remaining * 1000)))
-        checks += 1
-        if solver.check(z3.Not(z3.And(*[g for _, _, g in goals]))) == z3.unsat:
-            continue
-        for what, prop_name, goal in goals:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return InductionResult(False, "timeout", checks, timed_out=True), {}
-            solver.set("timeout", max(1, int(remaining * 1000)))
-            checks += 1
-            answer = solver.check(z3.Not(goal))
-            if answer == z3.unknown:
-                reason = f"{what} under {action.name}: {solver.reason_unknown()}"
-                return InductionResult(False, reason, checks, timed_out=True), {}
-            if answer == z3.sat:
-                cti = describe_state(s, solver.model())
-                failure = f"{action.name} does not preserve {what}; from {cti}"
-                if prop_name is None:
-                    return InductionResult(False, failure, checks), {}
-                if verdicts[prop_name].proved:
-                    verdicts[prop_name] = InductionResult(False, failure, checks)
-    return InductionResult(True, checks=checks), verdicts
+        if solver.check(z3.Not(clause.formula(cfg, state))) == z3.sat:
+            return clause.name
+    return None
 
 
 def describe_state(s: LocalStep, model: z3.ModelRef) -> str:

@@ -12,9 +12,10 @@ and the result is `unknown`, never a silent pass.  A solver timeout is
 Two kinds of claim: lemmas about sequence arithmetic (the acceptability
 test of RFC 9293 3.10.7.4 and the RFC 5961 blind-RST rule), proved for
 all 32-bit values; and claims about the endpoint's transition relation
-(`relation.py`), searched for counterexamples and then attempted by
-induction.  The two-endpoint claims (no-old-syn-connection, sequence
-agreement) are not encoded yet.
+(`relation.py`), proved by induction over the endpoint invariants (a row
+of their own: every such claim stands on them), and otherwise searched
+for a counterexample that replays in the model.  The two-endpoint claims
+(no-old-syn-connection, sequence agreement) are not encoded yet.
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ from synack.model import seq as pyseq
 from synack.model.config import Config
 from synack.model.tcb import Tcb
 
-from . import relation, z3seq
+from . import induction, relation, z3seq
+from .invariants import LOCAL_CORE
 from .output import write_json
 
+CORE_ROW = "endpoint-invariants"
+"""The report row of the lemma the transition-relation claims stand on."""
 MAX_WND = 1 << 30  # the largest window RFC 7323 window scaling allows
 MODEL_MAX_WND = 0xFFFF  # the model has no window scaling: RCV.WND fits SEG.WND
 
@@ -323,21 +327,9 @@ def cmd_prove(args: argparse.Namespace) -> int:
         Row(r.claim.name, r.verdict, r.seconds, r.claim.source, r.reason, r.counterexample, [])
         for r in results
     ]
-    for rc in relation_claims:
-        with console.status(f"{rc.name}: counterexample search, then induction"):
-            rr = relation.check_claim(rc, cfg, args.timeout)
-        rows.append(
-            Row(
-                rc.name,
-                Verdict(rr.verdict),
-                rr.seconds,
-                rc.source,
-                rr.reason,
-                {},
-                rr.chart or [],
-                [str(e) for e in rr.events or []],
-            )
-        )
+    if relation_claims:
+        with induction.Workers() as workers:
+            rows += _relation_rows(cfg, relation_claims, args.timeout, workers, console)
     title = f"synack prove ({profile.value}{', variant ' + variant.value if variant else ''})"
     table = Table(title=title, title_justify="left")
     for column in ("claim", "result", "seconds", "source"):
@@ -379,6 +371,46 @@ def cmd_prove(args: argparse.Namespace) -> int:
     if Verdict.REFUTED in verdicts:
         return EXIT_REFUTED
     return EXIT_UNKNOWN if Verdict.UNKNOWN in verdicts else EXIT_OK
+
+
+def _relation_rows(
+    cfg: Config,
+    claims: list[relation.RelationClaim],
+    budget: float,
+    workers: induction.Workers,
+    console: Console,
+) -> list[Row]:
+    """The endpoint invariants (one lemma every claim stands on), then each claim."""
+    with console.status(f"endpoint invariants ({len(LOCAL_CORE)} clauses): induction"):
+        started = time.monotonic()
+        core = induction.prove_core(cfg, started + budget, workers)
+    rows = [
+        Row(
+            CORE_ROW,
+            Verdict.PROVED if core.proved else Verdict.UNKNOWN,
+            core.seconds,
+            "harness/invariants.py",
+            "" if core.proved else ("timeout: " if core.timed_out else "") + core.failure,
+            {},
+            [],
+        )
+    ]
+    for rc in claims:
+        with console.status(f"{rc.name}: induction, then counterexample search"):
+            rr = relation.check_claim(rc, cfg, budget, workers, core)
+        rows.append(
+            Row(
+                rc.name,
+                Verdict(rr.verdict),
+                rr.seconds,
+                rc.source,
+                rr.reason,
+                {},
+                rr.chart or [],
+                [str(e) for e in rr.events or []],
+            )
+        )
+    return rows
 
 
 @dataclass

@@ -39,7 +39,6 @@ from synack.model.seq import seq_ge, seq_sub
 from synack.properties.catalogue import transmissions_over_limit
 
 from . import induction, z3local
-from .invariants import LOCAL_CLAUSES
 
 S = State
 ConcreteCheck = Callable[[Tcb, Event, Tcb, tuple[Output, ...], App], str | None]
@@ -113,8 +112,11 @@ class RelationClaim:
     source: str
     catalogue: str
     broken_by: tuple[Variant, ...]
-    formula: z3local.TransitionProperty
     concrete: ConcreteCheck
+
+    @property
+    def formula(self) -> z3local.TransitionProperty:
+        return z3local.LOCAL_PROPERTIES[self.name]
 
 
 RELATION_CLAIMS: tuple[RelationClaim, ...] = (
@@ -125,7 +127,6 @@ RELATION_CLAIMS: tuple[RelationClaim, ...] = (
         "RFC 9293 3.10.7.4 fifth step (FIN-WAIT-1, CLOSING, LAST-ACK)",
         "ack-before-close",
         (Variant.EARLY_CLOSE,),
-        z3local.ack_before_close,
         _ack_before_close,
     ),
     RelationClaim(
@@ -134,7 +135,6 @@ RELATION_CLAIMS: tuple[RelationClaim, ...] = (
         "RFC 9293 3.8.3 (R2)",
         "retransmission-bounded",
         (Variant.NO_GIVE_UP,),
-        z3local.retransmission_bounded,
         _retransmission_bounded,
     ),
     RelationClaim(
@@ -144,7 +144,6 @@ RELATION_CLAIMS: tuple[RelationClaim, ...] = (
         "RFC 9293 3.10.7.4 seventh step; 3.6 (half-close)",
         "half-close-delivers",
         (Variant.NO_HALF_CLOSE,),
-        z3local.acked_text_delivered,
         _acked_text_delivered,
     ),
     RelationClaim(
@@ -154,7 +153,6 @@ RELATION_CLAIMS: tuple[RelationClaim, ...] = (
         "RFC 9293 3.10.7.4 eighth step; 3.6",
         "time-wait-reacks-fin",
         (Variant.NO_TIME_WAIT,),
-        z3local.time_wait_entered,
         _time_wait_entered,
     ),
 )
@@ -225,52 +223,43 @@ class RelationResult:
 
 
 def check_claim(
-    claim: RelationClaim, cfg: Config, budget: float, max_depth: int = 8
+    claim: RelationClaim,
+    cfg: Config,
+    budget: float,
+    workers: induction.Workers | None = None,
+    core: induction.InductionResult | None = None,
+    max_depth: int = 8,
 ) -> RelationResult:
-    """Refute with a replayed counterexample, prove by induction, or say why not.
+    """Prove by induction, refute with a replayed counterexample, or say why not.
 
-    The counterexample search runs first: it is fast when a run of a few
-    events breaks the claim.  Induction uses whatever budget is left.
+    `core` is the endpoint invariants' result for `cfg` (`prove_core`),
+    computed here if not given; the claim's induction stands on it.  When
+    induction fails, the counterexample search runs in what is left of
+    the budget: a variant that breaks the claim is refuted within a few
+    events.
     """
     started = time.monotonic()
     deadline = started + budget
+    workers = workers or induction.Workers(processes=0)
+    if core is None:
+        core = induction.prove_core(cfg, deadline, workers)
+    if core.proved:
+        attempt = induction.prove_claim(cfg, claim.name, deadline, workers)
+        if attempt.proved:
+            return RelationResult(claim, "proved", time.monotonic() - started)
+        why = attempt.failure
+    else:
+        why = "endpoint invariants not proved: " + core.failure
     found = induction.bmc_local(cfg, claim.formula, max_depth, deadline)
+    elapsed = time.monotonic() - started
     if isinstance(found, induction.Trace):
         replayed = replay(cfg, claim, found.events, found.isns)
-        elapsed = time.monotonic() - started
-        if replayed.reproduced:
-            return RelationResult(
-                claim,
-                "refuted",
-                elapsed,
-                replayed.explanation,
-                found.events,
-                found.isns,
-                replayed.lines,
-            )
+        verdict = "refuted" if replayed.reproduced else "unknown"
+        explanation = replayed.explanation
+        if not replayed.reproduced:
+            explanation = "spurious counterexample of the encoding: " + explanation
         return RelationResult(
-            claim,
-            "unknown",
-            elapsed,
-            "spurious counterexample of the encoding: " + replayed.explanation,
-            found.events,
-            found.isns,
-            replayed.lines,
+            claim, verdict, elapsed, explanation, found.events, found.isns, replayed.lines
         )
-    if isinstance(found, str):
-        return RelationResult(claim, "unknown", time.monotonic() - started, found)
-    clauses = LOCAL_CLAUSES[claim.name]
-    core, verdicts = induction.prove_local(cfg, clauses, {claim.name: claim.formula}, deadline)
-    elapsed = time.monotonic() - started
-    if not core.proved:
-        why = "timeout" if core.timed_out else "strengthening not inductive"
-        return RelationResult(
-            claim,
-            "unknown",
-            elapsed,
-            f"no violation within {max_depth} events; {why}: {core.failure}",
-        )
-    verdict = verdicts[claim.name]
-    if verdict.proved:
-        return RelationResult(claim, "proved", elapsed)
-    return RelationResult(claim, "unknown", elapsed, "not implied: " + verdict.failure)
+    searched = found or f"no violation within {max_depth} events"
+    return RelationResult(claim, "unknown", elapsed, f"{searched}; induction: {why}")

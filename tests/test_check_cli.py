@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from synack.harness import relation
 from synack.harness.prove import claims_for
 from synack.model import Profile
 
@@ -188,7 +189,8 @@ def test_prove_refutes_a_variant_with_a_replayed_chart() -> None:
         "prove", "--variant", "no-give-up", "--property", "retransmission-bounded", "--json", "-"
     )
     assert result.returncode == 1, result.stderr
-    (entry,) = json.loads(result.stdout)["results"]
+    core, entry = json.loads(result.stdout)["results"]
+    assert core["name"] == "endpoint-invariants" and core["result"] == "proved"
     assert entry["result"] == "refuted" and "sent its SYN 4 times" in entry["reason"]
     assert entry["steps"][0].startswith("OpenCall") and len(entry["chart"]) == 4
 
@@ -196,8 +198,18 @@ def test_prove_refutes_a_variant_with_a_replayed_chart() -> None:
 def test_prove_reports_an_unfinished_proof_as_unknown() -> None:
     result = synack("prove", "--property", "ack-before-close", "--timeout", "3", "--json", "-")
     assert result.returncode == 3, result.stderr
-    (entry,) = json.loads(result.stdout)["results"]
+    core, entry = json.loads(result.stdout)["results"]
+    assert core["result"] == "unknown" and "timeout" in core["reason"]
     assert entry["result"] == "unknown" and "timeout" in entry["reason"]
+
+
+@pytest.mark.parametrize("profile", ["rfc9293", "linux"])
+def test_prove_proves_the_transition_relation_claims(profile: str) -> None:
+    flags = [arg for name in relation.BY_NAME for arg in ("--property", name)]
+    result = synack("prove", "--profile", profile, *flags, "--json", "-")
+    assert result.returncode == 0, result.stderr
+    rows = {r["name"]: r["result"] for r in json.loads(result.stdout)["results"]}
+    assert rows == dict.fromkeys(["endpoint-invariants", *relation.BY_NAME], "proved")
 
 
 @pytest.mark.parametrize(

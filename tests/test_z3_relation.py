@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from synack.harness import induction, relation
+from synack.harness.invariants import LOCAL_CORE
 from synack.harness.z3step import disagreement, evaluate_concrete
 from synack.harness.z3tcb import LOOP_BOUND
 from synack.model import (
@@ -127,6 +128,19 @@ def test_variant_is_refuted_with_a_counterexample_that_replays(
     # The same run is harmless in the specification: the variant is to blame.
     spec = relation.replay(relation.PROOF_CONFIG, claim, found.events, found.isns)
     assert not spec.reproduced, spec.lines
+
+
+def test_each_strengthening_clause_is_needed_where_its_cti_says() -> None:
+    """Without the clause its CTI names, the obligation fails with that CTI; with it, holds."""
+    ob = induction.Obligation("time-wait timeout", "property", "ack-before-close")
+    full = tuple(c.name for c in LOCAL_CORE)
+    weaker = tuple(n for n in full if n != "time-wait-timer-only-in-time-wait")
+    deadline = time.time() + 60
+    cfg = relation.PROOF_CONFIG
+    assert induction.discharge(induction.Task(cfg, full, ob, deadline)).status == "holds"
+    answer = induction.discharge(induction.Task(cfg, weaker, ob, deadline))
+    assert answer.status == "fails" and "'tw_timer': True" in answer.detail
+    assert "TIME-WAIT" not in answer.detail.split("with segment")[0]
 
 
 def test_a_counterexample_the_model_rejects_is_spurious() -> None:
