@@ -18,8 +18,9 @@ import multiprocessing.pool
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 import z3
 
@@ -123,6 +124,14 @@ def _quiet_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and cleans up
 
 
+class _HasObligation(Protocol):
+    @property
+    def obligation(self) -> Obligation: ...
+
+
+T = TypeVar("T", bound=_HasObligation)
+
+
 class Workers:
     """Worker processes for obligations; `processes=0` decides them in this process.
 
@@ -147,18 +156,18 @@ class Workers:
             self._pool.join()
             self._pool = None
 
-    def run(self, tasks: list[Task]) -> Iterator[Answer]:
+    def run(self, tasks: list[T], decide: Callable[[T], Answer]) -> Iterator[Answer]:
         """Answers in the order they come; the slow SEGMENT ARRIVES ones start first."""
-        tasks = sorted(tasks, key=lambda t: t.obligation.action != "SEGMENT ARRIVES")
+        tasks = sorted(tasks, key=lambda t: not t.obligation.action.endswith("SEGMENT ARRIVES"))
         if self.processes <= 1 or len(tasks) <= 1:
-            yield from map(discharge, tasks)
+            yield from map(decide, tasks)
             return
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
             self._pool = ctx.Pool(self.processes, initializer=_quiet_worker)
         finished = False
         try:
-            yield from self._pool.imap_unordered(discharge, tasks)
+            yield from self._pool.imap_unordered(decide, tasks)
             finished = True
         finally:
             if not finished:
@@ -180,13 +189,14 @@ def prove_obligations(
     obligations: list[Obligation],
     deadline: float,
     workers: Workers,
+    decide: Callable[[Task], Answer] = discharge,
 ) -> InductionResult:
     """All `obligations` hold from every state satisfying the `assumed` clauses."""
     started = time.monotonic()
     wall_deadline = time.time() + (deadline - started)
     tasks = [Task(cfg, assumed, ob, wall_deadline) for ob in obligations]
     checks = 0
-    for answer in workers.run(tasks):
+    for answer in workers.run(tasks, decide):
         checks += 1
         if answer.status == "fails":
             failure = f"{answer.obligation.describe()} fails; from {answer.detail}"

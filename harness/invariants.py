@@ -23,7 +23,8 @@ import z3
 from synack.model import Config, State
 
 from .z3local import SEND_LIMIT, LocalState
-from .z3tcb import RETRY_BITS, STATES, B, Endpoint, is_state, retry_limit
+from .z3pair import NetSeg, PairState, has_irs, has_iss, sequences_agree, synchronized
+from .z3tcb import RETRY_BITS, STATES, B, Endpoint, SymTcb, is_state, retry_limit
 
 S = State
 E = Endpoint
@@ -193,3 +194,252 @@ CLAUSES: dict[str, Clause] = {c.name: c for c in (*LOCAL_CORE, TRANSMISSION_COUN
 
 def holds(cfg: Config, clauses: tuple[Clause, ...], s: LocalState) -> B:
     return z3.And(*[c.formula(cfg, s) for c in clauses])
+
+
+# ------------------------------------------------- the two-endpoint proofs
+
+
+@dataclass(frozen=True)
+class PairClause:
+    """A clause over both TCBs and the ghost clock."""
+
+    name: str
+    formula: Callable[[PairState], B]
+    why: str
+
+
+@dataclass(frozen=True)
+class SegmentClause:
+    """A clause every segment of the network satisfies (RSTs are exempt: they
+    synchronize nothing, and the proofs let them carry any numbers)."""
+
+    name: str
+    formula: Callable[[PairState, NetSeg], B]
+    why: str
+
+
+def _no_text_no_fin(t: SymTcb) -> B:
+    return z3.And(
+        t.snd_buf == 0,
+        t.rcv_buf == 0,
+        z3.Not(t.fin_sent),
+        z3.Not(t.fin_queued),
+        z3.Not(t.tw_timer),
+    )
+
+
+def _handshake_shape(t: SymTcb) -> B:
+    return z3.And(
+        z3.Implies(has_iss(t), t.snd_nxt == t.iss + 1),
+        z3.Implies(
+            is_state(t.state, S.SYN_SENT, S.SYN_RECEIVED),
+            z3.And(t.snd_una == t.iss, z3.Not(t.syn_acked)),
+        ),
+        z3.Implies(is_state(t.state, S.ESTABLISHED), z3.And(t.snd_una == t.iss + 1, t.syn_acked)),
+        z3.Implies(has_irs(t), t.rcv_nxt == t.irs + 1),
+        z3.Implies(z3.Not(has_iss(t)), z3.And(t.snd_una == t.snd_nxt, z3.Not(t.syn_acked))),
+    )
+
+
+PAIR_CORE: tuple[PairClause, ...] = (
+    PairClause(
+        "roles",
+        lambda p: z3.And(
+            is_state(p.client.state, S.CLOSED, S.SYN_SENT, S.ESTABLISHED),
+            is_state(p.server.state, S.CLOSED, S.LISTEN, S.SYN_RECEIVED, S.ESTABLISHED),
+            z3.Implies(z3.Not(is_state(p.server.state, S.CLOSED)), p.server.passive_open),
+        ),
+        "written from the system: the client only opens actively and the server only "
+        "passively, and the server never sends a SYN without an ACK",
+    ),
+    PairClause(
+        "no-text-no-fin",
+        lambda p: z3.And(_no_text_no_fin(p.client), _no_text_no_fin(p.server)),
+        "written from the system: no SEND, no CLOSE",
+    ),
+    PairClause(
+        "handshake-sequence-shape",
+        lambda p: z3.And(_handshake_shape(p.client), _handshake_shape(p.server)),
+        "written from the model: without text or FIN, SND.NXT = ISS + 1 and RCV.NXT = IRS + 1",
+    ),
+    PairClause(
+        "ghost-clock",
+        lambda p: z3.And(z3.ULE(p.c_born, p.clock), z3.ULE(p.s_born, p.clock)),
+        "written from the system: an incarnation is born at the current tick",
+    ),
+    PairClause(
+        "client-synchronized-with-current-server",
+        lambda p: z3.Implies(
+            z3.And(has_irs(p.client), has_iss(p.server), p.client.irs == p.server.iss),
+            z3.And(has_irs(p.server), p.client.iss == p.server.irs),
+        ),
+        "written from the handshake: a client that took the current server's SYN,ACK was "
+        "the incarnation whose SYN that server took",
+    ),
+    PairClause(
+        "server-took-current-client-syn-later",
+        lambda p: z3.Implies(
+            z3.And(has_irs(p.server), has_iss(p.client), p.server.irs == p.client.iss),
+            z3.ULT(p.c_born, p.s_born),
+        ),
+        "written from the system: the server incarnation is born taking the SYN",
+    ),
+    PairClause(
+        "server-synchronized-with-current-client",
+        lambda p: z3.Implies(
+            z3.And(synchronized(p.server), has_iss(p.client), p.server.irs == p.client.iss),
+            z3.And(has_irs(p.client), p.client.irs == p.server.iss),
+        ),
+        "written from the handshake: the ACK that synchronized the server came from the "
+        "client incarnation that had taken its SYN,ACK",
+    ),
+    PairClause(
+        "server-synchronized-with-older-client",
+        lambda p: z3.Implies(
+            z3.And(synchronized(p.server), has_iss(p.client), p.server.irs != p.client.iss),
+            z3.ULT(p.s_born, p.c_born),
+        ),
+        "written from the proof of sequence agreement: a server synchronized with an "
+        "earlier client incarnation is older than the current one",
+    ),
+    PairClause(
+        "client-synchronized-after-server",
+        lambda p: z3.Implies(has_irs(p.client), z3.ULT(p.c_born, p.s_born)),
+        "written from the proof of sequence agreement: the server incarnation whose SYN,ACK "
+        "the client took was born after the client, and the current one is no older",
+    ),
+    PairClause(
+        "sequences-agree",
+        sequences_agree,
+        "the claim sequence-agreement itself, kept as a clause",
+    ),
+)
+
+
+def _sender(p: PairState, m: NetSeg) -> tuple[B, B, B, B, B]:
+    """The sender's ISS, IRS, has-ISS, has-IRS and birth tick, chosen by `from_client`."""
+    return (
+        z3.If(m.from_client, p.client.iss, p.server.iss),
+        z3.If(m.from_client, p.client.irs, p.server.irs),
+        z3.If(m.from_client, has_iss(p.client), has_iss(p.server)),
+        z3.If(m.from_client, has_irs(p.client), has_irs(p.server)),
+        z3.If(m.from_client, p.c_born, p.s_born),
+    )
+
+
+def _sender_incarnation(p: PairState, m: NetSeg) -> B:
+    iss, irs, x_iss, x_irs, born = _sender(p, m)
+    return z3.And(
+        z3.ULE(m.g_born, born),
+        z3.Implies(
+            z3.And(x_iss, m.g_born == born),
+            z3.And(m.g_iss == iss, z3.Implies(m.g_hasirs, z3.And(x_irs, m.g_irs == irs))),
+        ),
+        z3.Implies(z3.And(x_iss, m.g_born != born), m.g_iss != iss),
+    )
+
+
+def _not_rst(formula: Callable[[PairState, NetSeg], B]) -> Callable[[PairState, NetSeg], B]:
+    return lambda p, m: z3.Implies(z3.Not(m.seg.rst), formula(p, m))
+
+
+SEGMENT_CLAUSES: tuple[SegmentClause, ...] = (
+    SegmentClause(
+        "header-fields-fit",
+        lambda p, m: z3.And(
+            z3.ULE(m.seg.wnd, 0xFFFF), z3.ULE(m.seg.up, 0xFFFF), z3.ULE(m.seg.length, 0xFFFF)
+        ),
+        "CTI: a delivered segment with a 31-bit window (the model cannot even build one); "
+        "every segment the model sends fits its header fields, RSTs included",
+    ),
+    SegmentClause(
+        "no-text",
+        _not_rst(lambda p, m: z3.And(m.seg.length == 0, z3.Not(m.seg.fin), z3.Not(m.seg.urg))),
+        "written from the system: no SEND, no CLOSE",
+    ),
+    SegmentClause(
+        "sequence-number-from-iss",
+        _not_rst(lambda p, m: m.seg.seq == z3.If(m.seg.syn, m.g_iss, m.g_iss + 1)),
+        "written from the model: a SYN carries the ISS, anything after it ISS + 1",
+    ),
+    SegmentClause(
+        "acknowledgment-from-irs",
+        _not_rst(
+            lambda p, m: z3.And(
+                m.seg.ack_bit == m.g_hasirs, z3.Implies(m.seg.ack_bit, m.seg.ack == m.g_irs + 1)
+            )
+        ),
+        "written from the model: an ACK acknowledges IRS + 1, and only a sender with an IRS "
+        "sets the ACK bit",
+    ),
+    SegmentClause(
+        "segment-roles",
+        _not_rst(
+            lambda p, m: z3.If(
+                m.from_client, z3.Not(z3.And(m.seg.syn, m.seg.ack_bit)), m.seg.ack_bit
+            )
+        ),
+        "written from the system: the client sends SYN and ACK, the server SYN,ACK and ACK",
+    ),
+    SegmentClause(
+        "sender-incarnation",
+        _not_rst(_sender_incarnation),
+        "written from the system: a segment of the sender's current incarnation carries its "
+        "ISS and IRS; one of an earlier incarnation carries an ISS no longer in use",
+    ),
+    SegmentClause(
+        "client-segment-synchronized-with-current-server",
+        _not_rst(
+            lambda p, m: z3.Implies(
+                z3.And(m.from_client, m.g_hasirs, has_iss(p.server), m.g_irs == p.server.iss),
+                z3.And(has_irs(p.server), m.g_iss == p.server.irs),
+            )
+        ),
+        "written from the handshake: a client incarnation that took the current server's "
+        "SYN,ACK is the one whose SYN that server took",
+    ),
+    SegmentClause(
+        "older-client-synchronized-with-older-server",
+        _not_rst(
+            lambda p, m: z3.Implies(
+                z3.And(
+                    m.from_client,
+                    m.g_hasirs,
+                    has_iss(p.server),
+                    m.g_irs == p.server.iss,
+                    m.g_born != p.c_born,
+                ),
+                z3.ULT(p.s_born, p.c_born),
+            )
+        ),
+        "written from the proof of sequence agreement: an earlier client incarnation "
+        "synchronized with the current server only if that server is older than the client",
+    ),
+    SegmentClause(
+        "server-segment-took-current-client-syn-later",
+        _not_rst(
+            lambda p, m: z3.Implies(
+                z3.And(
+                    z3.Not(m.from_client),
+                    m.g_hasirs,
+                    has_iss(p.client),
+                    m.g_irs == p.client.iss,
+                ),
+                z3.ULT(p.c_born, m.g_born),
+            )
+        ),
+        "written from the system: a server incarnation that took the current client's SYN "
+        "was born after that client",
+    ),
+)
+
+PAIR_CLAUSES: dict[str, PairClause] = {c.name: c for c in PAIR_CORE}
+SEGMENT_CLAUSES_BY_NAME: dict[str, SegmentClause] = {c.name: c for c in SEGMENT_CLAUSES}
+
+
+def pair_holds(p: PairState) -> B:
+    return z3.And(*[c.formula(p) for c in PAIR_CORE])
+
+
+def segment_holds(p: PairState, m: NetSeg) -> B:
+    return z3.And(*[c.formula(p, m) for c in SEGMENT_CLAUSES])

@@ -14,8 +14,9 @@ test of RFC 9293 3.10.7.4 and the RFC 5961 blind-RST rule), proved for
 all 32-bit values; and claims about the endpoint's transition relation
 (`relation.py`), proved by induction over the endpoint invariants (a row
 of their own: every such claim stands on them), and otherwise searched
-for a counterexample that replays in the model.  The two-endpoint claims
-(no-old-syn-connection, sequence agreement) are not encoded yet.
+for a counterexample that replays in the model; and two-endpoint claims
+(`twoends.py`: no-old-syn-connection, sequence agreement) over a network
+of every segment ever sent, decided the same way.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from synack.model import seq as pyseq
 from synack.model.config import Config
 from synack.model.tcb import Tcb
 
-from . import induction, relation, z3seq
+from . import induction, relation, twoends, z3seq
 from .invariants import LOCAL_CORE
 from .output import write_json
 
@@ -310,13 +311,15 @@ def cmd_prove(args: argparse.Namespace) -> int:
     # The lemmas are about sequence arithmetic, which no variant changes.
     claims = [] if variant else claims_for(profile)
     relation_claims = list(relation.RELATION_CLAIMS)
+    pair_claims = list(twoends.PAIR_CLAIMS)
     if args.property:
-        known_names = [*BY_NAME, *relation.BY_NAME]
+        known_names = [*BY_NAME, *relation.BY_NAME, *twoends.BY_NAME]
         unknown = [name for name in args.property if name not in known_names]
         if unknown:
             return usage(f"unknown claim {unknown[0]!r} (known: {', '.join(known_names)})")
         claims = [BY_NAME[n] for n in args.property if n in BY_NAME and not variant]
         relation_claims = [relation.BY_NAME[n] for n in args.property if n in relation.BY_NAME]
+        pair_claims = [twoends.BY_NAME[n] for n in args.property if n in twoends.BY_NAME]
     if args.timeout <= 0:
         return usage("--timeout must be a positive number of seconds")
     to_stdout = args.json == "-"
@@ -327,9 +330,24 @@ def cmd_prove(args: argparse.Namespace) -> int:
         Row(r.claim.name, r.verdict, r.seconds, r.claim.source, r.reason, r.counterexample, [])
         for r in results
     ]
-    if relation_claims:
-        with induction.Workers() as workers:
+    with induction.Workers() as workers:
+        if relation_claims:
             rows += _relation_rows(cfg, relation_claims, args.timeout, workers, console)
+        for pc in pair_claims:
+            with console.status(f"{pc.name}: two endpoints, induction, then counterexample search"):
+                pr = twoends.check_pair_claim(pc, cfg, args.timeout, workers)
+            rows.append(
+                Row(
+                    pc.name,
+                    Verdict(pr.verdict),
+                    pr.seconds,
+                    pc.source,
+                    pr.reason,
+                    {},
+                    pr.chart or [],
+                    pr.steps or [],
+                )
+            )
     title = f"synack prove ({profile.value}{', variant ' + variant.value if variant else ''})"
     table = Table(title=title, title_justify="left")
     for column in ("claim", "result", "seconds", "source"):

@@ -187,22 +187,22 @@ def replay(
         before = tcb
         tcb, outputs = step(tcb, event)
         app = count_transmissions(app, tcb, outputs, cap=1 << 16)
-        shown = ", ".join(_shown(o) for o in outputs if _shown(o)) or "-"
-        lines.append(f"{n}. {before.state} --{_label(event)}--> {tcb.state}  [{shown}]")
+        shown = ", ".join(shown_output(o) for o in outputs if shown_output(o)) or "-"
+        lines.append(f"{n}. {before.state} --{event_label(event)}--> {tcb.state}  [{shown}]")
         why = claim.concrete(before, event, tcb, outputs, app)
         if why is not None:
             return Replayed(True, why, lines)
     return Replayed(False, "the Python model satisfies the claim on this run", lines)
 
 
-def _shown(output: Output) -> str:
+def shown_output(output: Output) -> str:
     if isinstance(output, Signal):
         return f'"{output.reply.value}"'
     segment = getattr(output, "segment", None)
     return "" if segment is None else f"sends {segment}"
 
 
-def _label(event: Event) -> str:
+def event_label(event: Event) -> str:
     if isinstance(event, SegmentArrives):
         return str(event.segment)
     return type(event).__name__.removesuffix("Call").upper()
