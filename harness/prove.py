@@ -43,6 +43,8 @@ from .output import write_json
 
 CORE_ROW = "endpoint-invariants"
 """The report row of the lemma the transition-relation claims stand on."""
+PAIR_CORE_ROW = "two-endpoint-invariants"
+"""The report row of the lemma the two-endpoint claims stand on."""
 MAX_WND = 1 << 30  # the largest window RFC 7323 window scaling allows
 MODEL_MAX_WND = 0xFFFF  # the model has no window scaling: RCV.WND fits SEG.WND
 
@@ -333,21 +335,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
     with induction.Workers() as workers:
         if relation_claims:
             rows += _relation_rows(cfg, relation_claims, args.timeout, workers, console)
-        for pc in pair_claims:
-            with console.status(f"{pc.name}: two endpoints, induction, then counterexample search"):
-                pr = twoends.check_pair_claim(pc, cfg, args.timeout, workers)
-            rows.append(
-                Row(
-                    pc.name,
-                    Verdict(pr.verdict),
-                    pr.seconds,
-                    pc.source,
-                    pr.reason,
-                    {},
-                    pr.chart or [],
-                    pr.steps or [],
-                )
-            )
+        if pair_claims:
+            rows += _pair_rows(cfg, pair_claims, args.timeout, workers, console)
     title = f"synack prove ({profile.value}{', variant ' + variant.value if variant else ''})"
     table = Table(title=title, title_justify="left")
     for column in ("claim", "result", "seconds", "source"):
@@ -402,17 +391,7 @@ def _relation_rows(
     with console.status(f"endpoint invariants ({len(LOCAL_CORE)} clauses): induction"):
         started = time.monotonic()
         core = induction.prove_core(cfg, started + budget, workers)
-    rows = [
-        Row(
-            CORE_ROW,
-            Verdict.PROVED if core.proved else Verdict.UNKNOWN,
-            core.seconds,
-            "harness/invariants.py",
-            "" if core.proved else ("timeout: " if core.timed_out else "") + core.failure,
-            {},
-            [],
-        )
-    ]
+    rows = [_core_row(CORE_ROW, core)]
     for rc in claims:
         with console.status(f"{rc.name}: induction, then counterexample search"):
             rr = relation.check_claim(rc, cfg, budget, workers, core)
@@ -429,6 +408,47 @@ def _relation_rows(
             )
         )
     return rows
+
+
+def _pair_rows(
+    cfg: Config,
+    claims: list[twoends.PairClaim],
+    budget: float,
+    workers: induction.Workers,
+    console: Console,
+) -> list[Row]:
+    """The two-endpoint invariants (one lemma), then each two-endpoint claim."""
+    with console.status("two-endpoint invariants: induction"):
+        core = twoends.prove_pair_core(cfg, time.monotonic() + budget, workers)
+    rows = [_core_row(PAIR_CORE_ROW, core)]
+    for pc in claims:
+        with console.status(f"{pc.name}: induction, then counterexample search"):
+            pr = twoends.check_pair_claim(pc, cfg, budget, workers, core)
+        rows.append(
+            Row(
+                pc.name,
+                Verdict(pr.verdict),
+                pr.seconds,
+                pc.source,
+                pr.reason,
+                {},
+                pr.chart or [],
+                pr.steps or [],
+            )
+        )
+    return rows
+
+
+def _core_row(name: str, core: induction.InductionResult) -> Row:
+    return Row(
+        name,
+        Verdict.PROVED if core.proved else Verdict.UNKNOWN,
+        core.seconds,
+        "harness/invariants.py",
+        "" if core.proved else ("timeout: " if core.timed_out else "") + core.failure,
+        {},
+        [],
+    )
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """The two-endpoint claims: proved by induction, refuted by a replayed run, or unknown.
 
-`prove_pair` discharges, one obligation per (action, goal), that the
-clauses of `invariants.PAIR_CORE` and `invariants.SEGMENT_CLAUSES` hold
-initially and are kept by every action of `z3pair.PAIR_ACTIONS`, and that
-they imply the claim.  `bmc_pair` searches for a short run from both
+`prove_pair_core` discharges, one obligation per (action, goal), that
+the clauses of `invariants.PAIR_CORE` and `invariants.SEGMENT_CLAUSES`
+hold initially and are kept by every action of `z3pair.PAIR_ACTIONS`;
+`prove_pair_claim` that they imply a claim.  `bmc_pair` searches for a short run from both
 CLOSED in which every delivered segment is one sent earlier; `replay_pair`
 runs it through `model.step` for both endpoints, tagging each sent
 segment with its sender's ISS and IRS as the ghost tags do, and decides
@@ -75,6 +75,10 @@ what establishment needs); it only ever refutes, and every run it finds is repla
 BMC_TACTIC = ("simplify", "propagate-values", "solve-eqs", "card2bv", "bit-blast", "sat")
 
 
+PAIR_ASSUMED = (*PAIR_CLAUSES, *SEGMENT_CLAUSES_BY_NAME)
+"""Every two-endpoint clause: what each obligation assumes of the pre-state."""
+
+
 def pair_action_named(name: str) -> PairAction:
     return next(a for a in PAIR_ACTIONS if a.name == name)
 
@@ -95,20 +99,29 @@ def _goal(cfg: Config, s: PairStep, any_seg: NetSeg, ob: Obligation) -> z3.BoolR
     return PAIR_PROPERTIES[ob.goal](cfg, s)
 
 
+def pair_query(task: Task) -> tuple[PairStep, NetSeg, list[z3.BoolRef]]:
+    """The step of `task`'s action from a symbolic pre-state, an arbitrary segment of
+    the network, and what the obligation assumes: the assumed clauses of the
+    pre-state and of both segments, the environment's assumptions, a fresh ISS."""
+    pre, any_seg = fresh_pair("pre"), fresh_netseg("any")
+    s = build_pair_step(task.cfg, pre, pair_action_named(task.obligation.action), "in")
+    known: list[tuple[z3.BoolRef, NetSeg]] = [(z3.BoolVal(True), any_seg)]
+    assumed = task.assumed
+    hypotheses = [pair_holds(pre, assumed), segment_holds(pre, any_seg, assumed), s.assumptions]
+    if s.delivered is not None:
+        known.append((z3.BoolVal(True), s.delivered))
+        hypotheses.append(segment_holds(pre, s.delivered, assumed))
+    hypotheses.append(s.fresh(known))
+    return s, any_seg, hypotheses
+
+
 def discharge_pair(task: Task) -> Answer:
     """Decide one two-endpoint obligation (in a worker process, or in this one)."""
     ob = task.obligation
     remaining = task.deadline - time.time()
     if remaining <= 0:
         return Answer(ob, "unknown", "timeout")
-    pre, any_seg = fresh_pair("pre"), fresh_netseg("any")
-    s = build_pair_step(task.cfg, pre, pair_action_named(ob.action), "in")
-    known: list[tuple[z3.BoolRef, NetSeg]] = [(z3.BoolVal(True), any_seg)]
-    hypotheses = [pair_holds(pre), segment_holds(pre, any_seg), s.assumptions]
-    if s.delivered is not None:
-        known.append((z3.BoolVal(True), s.delivered))
-        hypotheses.append(segment_holds(pre, s.delivered))
-    hypotheses.append(s.fresh(known))
+    s, any_seg, hypotheses = pair_query(task)
     solver = z3.Then(*SOLVER_TACTIC).solver()
     solver.set("timeout", max(1, int(remaining * 1000)))
     solver.add(*hypotheses, z3.Not(_goal(task.cfg, s, any_seg, ob)))
@@ -155,26 +168,28 @@ def pair_initially_false(cfg: Config) -> str | None:
     return None
 
 
-def prove_pair(cfg: Config, claim: str, deadline: float, workers: Workers) -> InductionResult:
-    """The two-endpoint clauses are inductive and imply `claim`."""
+def prove_pair_core(cfg: Config, deadline: float, workers: Workers) -> InductionResult:
+    """The two-endpoint clauses hold initially and every action keeps them (and its domain)."""
     started = time.monotonic()
     failed = pair_initially_false(cfg)
     if failed is not None:
         return InductionResult(False, f"clause {failed} fails in the initial state")
-    names = tuple(PAIR_CLAUSES) + tuple(SEGMENT_CLAUSES_BY_NAME)
     obligations = []
     for a in PAIR_ACTIONS:
         obligations.append(Obligation(a.name, "domain", ""))
         obligations += [Obligation(a.name, "clause", c.name) for c in PAIR_CORE]
         for c in SEGMENT_CLAUSES:
-            obligations += [
-                Obligation(a.name, "segment", c.name),
-                Obligation(a.name, "sent", c.name),
-            ]
-        obligations.append(Obligation(a.name, "property", claim))
-    result = prove_obligations(cfg, names, obligations, deadline, workers, discharge_pair)
+            obligations.append(Obligation(a.name, "segment", c.name))  # one already sent
+            obligations.append(Obligation(a.name, "sent", c.name))  # the ones it sends
+    result = prove_obligations(cfg, PAIR_ASSUMED, obligations, deadline, workers, discharge_pair)
     result.seconds = time.monotonic() - started
     return result
+
+
+def prove_pair_claim(cfg: Config, claim: str, deadline: float, workers: Workers) -> InductionResult:
+    """Given the two-endpoint clauses, every action satisfies `claim`."""
+    obligations = [Obligation(a.name, "property", claim) for a in PAIR_ACTIONS]
+    return prove_obligations(cfg, PAIR_ASSUMED, obligations, deadline, workers, discharge_pair)
 
 
 # ------------------------------------------------------------------ BMC
@@ -220,19 +235,28 @@ def bmc_pair(
     network: list[tuple[z3.BoolRef, NetSeg]] = []
     chosen: list[list[tuple[z3.BoolRef, PairStep]]] = []
     bad: list[z3.BoolRef] = []
+    chosen_iss: list[tuple[z3.BoolRef, z3.BitVecRef]] = []
+    pending: list[tuple[z3.BoolRef, z3.BitVecRef]] = []
     for depth in range(max_depth):
         options: list[tuple[z3.BoolRef, PairStep]] = []
         nxt = fresh_pair(f"s{depth + 1}")
         for i, action in enumerate(SEARCH_ACTIONS):
             s = build_pair_step(cfg, state, action, f"d{depth}a{i}")
             flag = z3.Bool(f"d{depth}.take{i}")
-            facts = [s.assumptions, s.result.domain, s.fresh(network), _same_state(nxt, s.post)]
+            facts = [s.assumptions, s.result.domain, _same_state(nxt, s.post)]
+            if s.new_iss is not None:
+                # Every ISS and IRS in use comes from an ISS chosen earlier in the run, so
+                # "differs from every earlier choice" implies the proofs' freshness.
+                facts += [z3.Implies(g, s.new_iss != earlier) for g, earlier in chosen_iss]
+                pending.append((flag, s.new_iss))
             if s.delivered is not None:
                 d = s.delivered
                 facts.append(z3.Or(False, *[z3.And(g, _same(d, n)) for g, n in network]))
             solver.add(z3.Implies(flag, z3.And(*facts)))
             options.append((flag, s))
         solver.add(z3.PbEq([(flag, 1) for flag, _ in options], 1))
+        chosen_iss += pending
+        pending = []
         for flag, s in options:
             network += [(z3.And(flag, g), n) for g, n in s.sent]
         chosen.append(options)
@@ -422,14 +446,23 @@ def check_pair_claim(
     cfg: Config,
     budget: float,
     workers: Workers | None = None,
+    core: InductionResult | None = None,
     max_depth: int = PAIR_DEPTH,
 ) -> PairResult:
-    """Prove by induction; otherwise search for a run and replay it in the model."""
+    """Prove by induction over the two-endpoint clauses (`core`, computed here if not
+    given); otherwise search for a run and replay it in the model."""
     started = time.monotonic()
     deadline = started + budget
-    attempt = prove_pair(cfg, claim.name, deadline, workers or Workers(processes=0))
-    if attempt.proved:
-        return PairResult(claim, "proved", time.monotonic() - started)
+    workers = workers or Workers(processes=0)
+    if core is None:
+        core = prove_pair_core(cfg, deadline, workers)
+    if core.proved:
+        attempt = prove_pair_claim(cfg, claim.name, deadline, workers)
+        if attempt.proved:
+            return PairResult(claim, "proved", time.monotonic() - started)
+        why = attempt.failure
+    else:
+        why = "two-endpoint invariants not proved: " + core.failure
     found = bmc_pair(cfg, claim.formula, max_depth, deadline)
     elapsed = time.monotonic() - started
     if isinstance(found, PairTrace):
@@ -442,4 +475,4 @@ def check_pair_claim(
         why = "spurious counterexample of the encoding: " + replayed.explanation
         return PairResult(claim, "unknown", elapsed, why, replayed.lines, steps)
     searched = found or f"no violation within {max_depth} steps"
-    return PairResult(claim, "unknown", elapsed, f"{searched}; induction: {attempt.failure}")
+    return PairResult(claim, "unknown", elapsed, f"{searched}; induction: {why}")

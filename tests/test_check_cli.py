@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from synack.harness import relation
+from synack.harness import relation, twoends
 from synack.harness.prove import claims_for
 from synack.model import Profile
 
@@ -203,13 +203,15 @@ def test_prove_reports_an_unfinished_proof_as_unknown() -> None:
     assert entry["result"] == "unknown" and "timeout" in entry["reason"]
 
 
-@pytest.mark.parametrize("profile", ["rfc9293", "linux"])
-def test_prove_proves_the_transition_relation_claims(profile: str) -> None:
-    flags = [arg for name in relation.BY_NAME for arg in ("--property", name)]
-    result = synack("prove", "--profile", profile, *flags, "--json", "-")
+def test_prove_proves_the_transition_relation_and_two_endpoint_claims_under_linux() -> None:
+    """(rfc9293: the agreement tests of test_z3_relation.py and test_z3_pair.py.)"""
+    names = [*relation.BY_NAME, *twoends.BY_NAME]
+    flags = [arg for name in names for arg in ("--property", name)]
+    result = synack("prove", "--profile", "linux", *flags, "--json", "-")
     assert result.returncode == 0, result.stderr
     rows = {r["name"]: r["result"] for r in json.loads(result.stdout)["results"]}
-    assert rows == dict.fromkeys(["endpoint-invariants", *relation.BY_NAME], "proved")
+    cores = ["endpoint-invariants", "two-endpoint-invariants"]
+    assert rows == dict.fromkeys([*cores, *names], "proved")
 
 
 @pytest.mark.parametrize(
