@@ -24,9 +24,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol, TypeVar
 
 import z3
 from rich.console import Console
@@ -38,7 +39,6 @@ from synack.model.config import Config
 from synack.model.tcb import Tcb
 
 from . import induction, relation, twoends, z3seq
-from .invariants import LOCAL_CORE
 from .output import write_json
 
 CORE_ROW = "endpoint-invariants"
@@ -333,10 +333,23 @@ def cmd_prove(args: argparse.Namespace) -> int:
         for r in results
     ]
     with induction.Workers() as workers:
+        budget = args.timeout
         if relation_claims:
-            rows += _relation_rows(cfg, relation_claims, args.timeout, workers, console)
+            rows += _claim_rows(
+                CORE_ROW,
+                lambda now: induction.prove_core(cfg, now + budget, workers),
+                relation_claims,
+                lambda c, core: relation.check_claim(c, cfg, budget, workers, core),
+                console,
+            )
         if pair_claims:
-            rows += _pair_rows(cfg, pair_claims, args.timeout, workers, console)
+            rows += _claim_rows(
+                PAIR_CORE_ROW,
+                lambda now: twoends.prove_pair_core(cfg, now + budget, workers),
+                pair_claims,
+                lambda c, core: twoends.check_pair_claim(c, cfg, budget, workers, core),
+                console,
+            )
     title = f"synack prove ({profile.value}{', variant ' + variant.value if variant else ''})"
     table = Table(title=title, title_justify="left")
     for column in ("claim", "result", "seconds", "source"):
@@ -380,60 +393,51 @@ def cmd_prove(args: argparse.Namespace) -> int:
     return EXIT_UNKNOWN if Verdict.UNKNOWN in verdicts else EXIT_OK
 
 
-def _relation_rows(
-    cfg: Config,
-    claims: list[relation.RelationClaim],
-    budget: float,
-    workers: induction.Workers,
-    console: Console,
-) -> list[Row]:
-    """The endpoint invariants (one lemma every claim stands on), then each claim."""
-    with console.status(f"endpoint invariants ({len(LOCAL_CORE)} clauses): induction"):
-        started = time.monotonic()
-        core = induction.prove_core(cfg, started + budget, workers)
-    rows = [_core_row(CORE_ROW, core)]
-    for rc in claims:
-        with console.status(f"{rc.name}: induction, then counterexample search"):
-            rr = relation.check_claim(rc, cfg, budget, workers, core)
-        rows.append(
-            Row(
-                rc.name,
-                Verdict(rr.verdict),
-                rr.seconds,
-                rc.source,
-                rr.reason,
-                {},
-                rr.chart or [],
-                [str(e) for e in rr.events or []],
-            )
-        )
-    return rows
+class _Checked(Protocol):
+    verdict: str
+    seconds: float
+    reason: str
+    chart: list[str] | None
+
+    @property
+    def steps(self) -> list[str] | None: ...
 
 
-def _pair_rows(
-    cfg: Config,
-    claims: list[twoends.PairClaim],
-    budget: float,
-    workers: induction.Workers,
+class _Claim(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+
+C = TypeVar("C", bound=_Claim)
+
+
+def _claim_rows(
+    core_row: str,
+    prove_core: Callable[[float], induction.InductionResult],
+    claims: Sequence[C],
+    check: Callable[[C, induction.InductionResult], _Checked],
     console: Console,
 ) -> list[Row]:
-    """The two-endpoint invariants (one lemma), then each two-endpoint claim."""
-    with console.status("two-endpoint invariants: induction"):
-        core = twoends.prove_pair_core(cfg, time.monotonic() + budget, workers)
-    rows = [_core_row(PAIR_CORE_ROW, core)]
-    for pc in claims:
-        with console.status(f"{pc.name}: induction, then counterexample search"):
-            pr = twoends.check_pair_claim(pc, cfg, budget, workers, core)
+    """A lemma of invariants (its own row), then each claim that stands on it."""
+    with console.status(f"{core_row}: induction"):
+        core = prove_core(time.monotonic())
+    rows = [_core_row(core_row, core)]
+    for claim in claims:
+        with console.status(f"{claim.name}: induction, then counterexample search"):
+            result = check(claim, core)
         rows.append(
             Row(
-                pc.name,
-                Verdict(pr.verdict),
-                pr.seconds,
-                pc.source,
-                pr.reason,
+                claim.name,
+                Verdict(result.verdict),
+                result.seconds,
+                claim.source,
+                result.reason,
                 {},
-                pr.chart or [],
-                pr.steps or [],
+                result.chart or [],
+                result.steps or [],
             )
         )
     return rows

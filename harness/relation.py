@@ -221,6 +221,10 @@ class RelationResult:
     isns: list[int] | None = None
     chart: list[str] | None = None
 
+    @property
+    def steps(self) -> list[str]:
+        return [str(e) for e in self.events or []]
+
 
 def check_claim(
     claim: RelationClaim,
