@@ -251,7 +251,9 @@ def bmc_pair(
                 pending.append((flag, s.new_iss))
             if s.delivered is not None:
                 d = s.delivered
-                facts.append(z3.Or(False, *[z3.And(g, _same(d, n)) for g, n in network]))
+                # Only what the other side sent can arrive (`from_client` is a constant).
+                theirs = [(g, n) for g, n in network if z3.is_true(n.from_client) != action.client]
+                facts.append(z3.Or(False, *[z3.And(g, _same(d, n)) for g, n in theirs]))
             solver.add(z3.Implies(flag, z3.And(*facts)))
             options.append((flag, s))
         solver.add(z3.PbEq([(flag, 1) for flag, _ in options], 1))
@@ -423,7 +425,11 @@ PAIR_CLAIMS: tuple[PairClaim, ...] = (
         "RCV.NXT match",
         "RFC 9293 3.4, 3.5",
         "no-old-syn-connection",
-        (Variant.TWO_WAY_HANDSHAKE, Variant.UNCHECKED_SYNACK),
+        # two-way-handshake breaks it too (7 steps: the server aborts, and a duplicate
+        # of the SYN it had taken re-establishes it), but the search takes 10-130 s
+        # for that run depending on the solver's luck; the tests refute
+        # two-way-handshake through no-old-syn-connection instead (3 steps).
+        (Variant.UNCHECKED_SYNACK,),
         _sequences_agree,
     ),
 )
