@@ -23,8 +23,8 @@ import z3
 from synack.model import Config, State, Variant
 
 from .z3local import SEND_LIMIT, LocalState
-from .z3pair import NetSeg, PairState, has_irs, has_iss, sequences_agree, synchronized
-from .z3tcb import RETRY_BITS, STATES, B, Endpoint, SymTcb, is_state, retry_limit
+from .z3pair import NetSeg, PairState, has_irs, has_iss, sequences_agree
+from .z3tcb import RETRY_BITS, STATES, B, Endpoint, SymTcb, is_state, retry_limit, synchronized
 
 S = State
 E = Endpoint

@@ -40,7 +40,17 @@ from synack.model import (
 
 from .z3local import LocalAction
 from .z3step import StepResult, SymEvent, step
-from .z3tcb import BV, B, SymSeg, SymTcb, empty_tcb, fresh_seg, fresh_tcb, is_state
+from .z3tcb import (
+    BV,
+    B,
+    SymSeg,
+    SymTcb,
+    empty_tcb,
+    fresh_seg,
+    fresh_tcb,
+    is_state,
+    synchronized,
+)
 
 S = State
 MAX_CLOCK = (1 << 32) - 2
@@ -200,19 +210,6 @@ def build_pair_step(cfg: Config, pre: PairState, action: PairAction, tag: str) -
 # ----------------------------------------------------------- the claims
 
 PairProperty = Callable[[Config, PairStep], B]
-
-
-def synchronized(t: SymTcb) -> B:
-    return is_state(
-        t.state,
-        S.ESTABLISHED,
-        S.FIN_WAIT_1,
-        S.FIN_WAIT_2,
-        S.CLOSE_WAIT,
-        S.CLOSING,
-        S.LAST_ACK,
-        S.TIME_WAIT,
-    )
 
 
 def synchronizes_on_current_syn(cfg: Config, s: PairStep) -> B:

@@ -10,8 +10,8 @@ import z3
 
 from synack.harness import relation, twoends
 from synack.harness.induction import Obligation, Task, Workers
-from synack.harness.z3pair import PAIR_ACTIONS, has_iss, synchronized
-from synack.harness.z3tcb import is_state
+from synack.harness.z3pair import PAIR_ACTIONS, has_iss
+from synack.harness.z3tcb import is_state, synchronized
 from synack.model import OpenCall, State, Variant
 
 from .test_z3_relation import explorer_violates
