@@ -49,7 +49,7 @@ from .z3local import (
     fresh_state,
     initial,
 )
-from .z3tcb import SymSeg, tcb_view, value_of
+from .z3tcb import SymSeg, SymTcb, tcb_view, value_of
 
 BMC_MAX_TEXT = 8
 
@@ -240,21 +240,29 @@ def prove_claim(cfg: Config, claim: str, deadline: float, workers: Workers) -> I
 
 def _initially_false(cfg: Config, clauses: tuple[Clause, ...]) -> str | None:
     state = fresh_state("init")
+    return first_false(initial(state), [(c.name, c.formula(cfg, state)) for c in clauses])
+
+
+def first_false(assumption: z3.BoolRef, named: list[tuple[str, z3.BoolRef]]) -> str | None:
+    """The name of the first formula that `assumption` does not imply, if any."""
     solver = z3.Solver()
-    solver.add(initial(state))
-    for clause in clauses:
-        if solver.check(z3.Not(clause.formula(cfg, state))) == z3.sat:
-            return clause.name
+    solver.add(assumption)
+    for name, formula in named:
+        if solver.check(z3.Not(formula)) == z3.sat:
+            return name
     return None
+
+
+def shown_tcb(t: SymTcb, evaluate: Callable[[z3.ExprRef], z3.ExprRef]) -> dict[str, object]:
+    """A TCB's fields in a model, leaving out the zero and false ones."""
+    return {k: v for k, v in tcb_view(t, evaluate).items() if v not in (0, False)}
 
 
 def describe_state(s: LocalStep, model: z3.ModelRef) -> str:
     def ev(e: z3.ExprRef) -> z3.ExprRef:
         return model.eval(e, model_completion=True)
 
-    view = tcb_view(s.pre.tcb, ev)
-    shown = {k: v for k, v in view.items() if v not in (0, False)}
-    text = f"pre-state {shown}"
+    text = f"pre-state {shown_tcb(s.pre.tcb, ev)}"
     if s.segment is not None:
         text += f" with segment {concrete_segment(s.segment, ev)}"
     return text

@@ -41,7 +41,9 @@ from .induction import (
     Task,
     Workers,
     concrete_segment,
+    first_false,
     prove_obligations,
+    shown_tcb,
 )
 from .invariants import (
     PAIR_CLAUSES,
@@ -65,7 +67,7 @@ from .z3pair import (
     fresh_pair,
     initial_pair,
 )
-from .z3tcb import SEG_FIELDS, tcb_view, value_of
+from .z3tcb import SEG_FIELDS, value_of
 
 S = State
 PAIR_DEPTH = 7
@@ -138,9 +140,6 @@ def describe_pair(s: PairStep, any_seg: NetSeg, model: z3.ModelRef) -> str:
     def ev(e: z3.ExprRef) -> z3.ExprRef:
         return model.eval(e, model_completion=True)
 
-    def tcb(t: object) -> dict[str, object]:
-        return {k: v for k, v in tcb_view(t, ev).items() if v not in (0, False)}  # type: ignore[arg-type]
-
     def seg(n: NetSeg) -> str:
         tags = {
             "from_client": value_of(n.from_client, ev),
@@ -152,26 +151,21 @@ def describe_pair(s: PairStep, any_seg: NetSeg, model: z3.ModelRef) -> str:
         return f"{concrete_segment(n.seg, ev)} {tags}"
 
     clocks = {k: value_of(getattr(s.pre, k), ev) for k in ("c_born", "s_born", "clock")}
-    text = f"client {tcb(s.pre.client)}, server {tcb(s.pre.server)}, {clocks}"
+    text = f"client {shown_tcb(s.pre.client, ev)}, server {shown_tcb(s.pre.server, ev)}, {clocks}"
     if s.delivered is not None:
         text += f"; delivered {seg(s.delivered)}"
     return text + f"; some segment of the network {seg(any_seg)}"
 
 
-def pair_initially_false(cfg: Config) -> str | None:
+def pair_initially_false() -> str | None:
     state = fresh_pair("init")
-    solver = z3.Solver()
-    solver.add(initial_pair(state))
-    for clause in PAIR_CORE:
-        if solver.check(z3.Not(clause.formula(state))) == z3.sat:
-            return clause.name
-    return None
+    return first_false(initial_pair(state), [(c.name, c.formula(state)) for c in PAIR_CORE])
 
 
 def prove_pair_core(cfg: Config, deadline: float, workers: Workers) -> InductionResult:
     """The two-endpoint clauses hold initially and every action keeps them (and its domain)."""
     started = time.monotonic()
-    failed = pair_initially_false(cfg)
+    failed = pair_initially_false()
     if failed is not None:
         return InductionResult(False, f"clause {failed} fails in the initial state")
     obligations = []
