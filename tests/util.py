@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
+import pytest
+
 from synack.model import (
     CloseCall,
     Config,
@@ -81,3 +86,38 @@ REQUIRED_SCENARIOS = (
     "refused",
     "syn-loss",
 )
+
+
+def require_tool(name: str) -> str:
+    """The path of an external program a test needs.
+
+    Without it the test is skipped, except under CI (the CI environment
+    variable set), where a missing tool is a failure: CI must run the test.
+    """
+    path = shutil.which(name)
+    if path is None:
+        reason = f"{name} is not installed"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}, and CI is set: CI must run this test")
+        pytest.skip(reason)
+    return path
+
+
+def require_netns() -> None:
+    """Skip the calling test unless a private network namespace with TUN works here.
+
+    Under CI (the CI environment variable set) an unusable environment is a
+    failure instead: CI must run these tests.
+    """
+    import os
+
+    import pytest
+
+    from synack.harness.netns import preflight
+
+    reason = preflight()
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"network namespace tests cannot run ({reason}), and CI is set")
+    pytest.skip(f"network namespace tests cannot run: {reason}")

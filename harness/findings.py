@@ -1,0 +1,209 @@
+"""Fuzz findings on disk: a JSON replay file, a pcap and a text sequence chart each.
+
+The JSON file holds the abstract example (replayable against any target:
+sequence numbers are re-resolved against the target's own ISNs), the
+steps as observed, and the divergence.  The pcap holds the packets as
+they crossed the wire (the kernel's own bytes for `linux`; encoded from
+the segments for in-process targets).  The chart shows, step by step,
+what the peer sent, what the target answered and, at the divergence,
+what the specification allows instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from synack.model.config import PROFILE_RULES, Profile
+from synack.model.segment import Flags, Segment
+from synack.model.types import SYNCHRONIZED, State
+
+from .counterexample import segment_to_json
+from .fuzz import Run, StepRecord, example_from_json, example_to_json
+from .pcap import write_pcap
+from .wire import Packet, encode
+
+Json = dict[str, Any]
+KIND = "synack-fuzz-finding"
+PEER, TARGET, PEER_PORT, TARGET_PORT = "198.18.0.2", "198.18.0.1", 40000, 5000
+
+
+def segment_text(seg: Segment, windows: bool) -> str:
+    return str(seg) + (f"<WND={seg.wnd}>" if windows else "")
+
+
+def chart(run: Run, windows: bool = True) -> str:
+    """Expected vs observed, one block per step."""
+    lines = [f"{'#':>3}  {'peer (synack)':<44} target [states before -> after]"]
+    for number, record in enumerate(run.steps):
+        moved = f"[{'|'.join(record.states)} -> {'|'.join(record.after) or '?'}]"
+        if record.sent is not None:
+            lines.append(f"{number:>3}  {segment_text(record.sent, windows) + ' -->':<44} {moved}")
+        else:
+            lines.append(f"{number:>3}  {'(' + record.action + ')':<44} {moved}")
+        for seg in record.observed.segments:
+            lines.append(f"{'':>3}  {'<-- ' + segment_text(seg, windows):<44}")
+        for user in record.observed.user:
+            lines.append(f"{'':>3}  {'':<44} app: {_user_text(user)}")
+    divergence = run.divergence
+    if divergence is not None:
+        lines.append("")
+        lines.append(f"DIVERGENCE at step {len(run.steps) - 1}: no state the specification allows")
+        lines.append(f"  ({', '.join(divergence.candidates)}) explains what the target did.")
+        seen = ", ".join(segment_text(s, windows) for s in divergence.observed.segments)
+        lines.append(f"  observed: {seen or 'no segment'}")
+        for user in divergence.observed.user:
+            lines.append(f"            app: {_user_text(user)}")
+        for path in divergence.expected:
+            allowed = ", ".join(segment_text(s, windows) for s in path.segments)
+            lines.append(f"  expected from {path.before.state}: {allowed or 'no segment'}")
+            for user in path.user:
+                lines.append(f"            app: {_user_text(user)}")
+    return "\n".join(lines)
+
+
+def _user_text(user: object) -> str:
+    reply = getattr(user, "reply", None)
+    if reply is not None:
+        return f'"{reply.value}"'
+    data = getattr(user, "data", b"")
+    return f"delivered {len(data)} octets"
+
+
+def packets_of(run: Run) -> list[tuple[float, bytes]]:
+    """The run's packets: as captured, or encoded from the segments at 1 ms steps."""
+    captured = [p for record in run.steps for p in record.observed.packets]
+    if captured:
+        return captured
+    packets: list[tuple[float, bytes]] = []
+    clock = 1_700_000_000.0
+    for record in run.steps:
+        if record.sent is not None:
+            clock += 0.001
+            packets.append(
+                (clock, encode(Packet(PEER, TARGET, PEER_PORT, TARGET_PORT, record.sent)))
+            )
+        for seg in record.observed.segments:
+            clock += 0.001
+            packets.append((clock, encode(Packet(TARGET, PEER, TARGET_PORT, PEER_PORT, seg))))
+    return packets
+
+
+# ------------------------------------------------------------ explanations
+
+RFC_TEXT = {
+    "rst": "RFC 9293 3.10.7.4, second (check the RST bit): in a synchronized state an "
+    "acceptable RST resets the connection ('enter the CLOSED state, delete the TCB')",
+    "syn": "RFC 9293 3.10.7.4, fourth (check the SYN bit): a SYN in the window of a "
+    "synchronized connection is an error, answered with a reset",
+    "ack": "RFC 9293 3.10.7.4, fifth (check the ACK field): 'If the ACK is a duplicate "
+    "(SEG.ACK =< SND.UNA), it can be ignored'",
+    "abort": "RFC 9293 3.10.5 (ABORT): 'send a reset segment: <SEQ=SND.NXT><CTL=RST>'",
+}
+
+
+def _rule(index: int) -> str:
+    rule, source = PROFILE_RULES[Profile.LINUX][index]
+    return f"profile linux: {rule} ({source})"
+
+
+def explain(record: StepRecord, run: Run) -> str | None:
+    """The RFC 9293 text and the profile rule a known deviation corresponds to."""
+    divergence = run.divergence
+    if divergence is None:
+        return None
+    synchronized = all(State(s) in SYNCHRONIZED for s in record.states)
+    observed = [Flags(s.bits & ~int(Flags.PSH)) for s in divergence.observed.segments]
+    sent = record.sent
+    if sent is not None and synchronized and observed == [Flags.ACK]:
+        if sent.rst and not sent.syn:
+            return f"{RFC_TEXT['rst']}; Linux sends a challenge ACK instead: {_rule(0)}"
+        if sent.syn and not sent.rst:
+            return f"{RFC_TEXT['syn']}; Linux sends a challenge ACK instead: {_rule(1)}"
+        if sent.has_ack:
+            return f"{RFC_TEXT['ack']}; Linux answers an old ACK with an ACK: {_rule(2)}"
+    if sent is None and record.action == "abort()" and observed == [Flags.RST | Flags.ACK]:
+        return f"{RFC_TEXT['abort']}; Linux also sets ACK: {_rule(4)}"
+    return None
+
+
+# ------------------------------------------------------------------ files
+
+
+def finding_json(
+    run: Run, target: str, profile: Profile, explanation: str | None, flaky: bool
+) -> Json:
+    assert run.divergence is not None
+    last = run.steps[-1]
+    return {
+        "kind": KIND,
+        "version": 1,
+        "target": target,
+        "profile": profile.value,
+        "example": example_to_json(run.example),
+        "divergence": {
+            "step": len(run.steps) - 1,
+            "event": last.event,
+            "states": list(run.divergence.candidates),
+            "summary": run.divergence.summary(),
+            "observed": [segment_to_json(s) for s in run.divergence.observed.segments],
+            "expected": [
+                {"from": str(p.before.state), "segments": [segment_to_json(s) for s in p.segments]}
+                for p in run.divergence.expected
+            ],
+        },
+        "explanation": explanation,
+        "flaky": flaky,
+        "steps": [
+            {
+                "action": r.action,
+                "states": list(r.states),
+                "sent": segment_to_json(r.sent) if r.sent is not None else None,
+                "observed": [segment_to_json(s) for s in r.observed.segments],
+                "after": list(r.after),
+            }
+            for r in run.steps
+        ],
+    }
+
+
+def save(
+    out: Path,
+    stem: str,
+    run: Run,
+    target: str,
+    profile: Profile,
+    explanation: str | None,
+    flaky: bool,
+    windows: bool,
+) -> Json:
+    """Write STEM.json, STEM.pcap and STEM.txt into `out`; returns the JSON written."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = finding_json(run, target, profile, explanation, flaky)
+    data["pcap"] = f"{stem}.pcap"
+    data["chart"] = f"{stem}.txt"
+    data["replay"] = f"synack replay {out / (stem + '.json')}"
+    write_pcap(out / f"{stem}.pcap", packets_of(run))
+    text = chart(run, windows)
+    if explanation:
+        text += f"\n\nexplanation: {explanation}"
+    (out / f"{stem}.txt").write_text(text + "\n")
+    (out / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
+    return data
+
+
+def load(data: Json) -> tuple[str, Profile, Any]:
+    """(target, profile, example) of a saved finding; raises ValueError if malformed."""
+    if data.get("kind") != KIND:
+        raise ValueError(f"not a synack fuzz finding (kind {data.get('kind')!r})")
+    try:
+        return str(data["target"]), Profile(data["profile"]), example_from_json(data["example"])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed finding: missing or bad {exc}") from None
+
+
+def signature_of(data: Json) -> tuple[str, Sequence[object]]:
+    divergence = data["divergence"]
+    return str(divergence["event"]), [s["flags"] for s in divergence["observed"]]

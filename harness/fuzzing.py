@@ -1,0 +1,152 @@
+"""The fuzz loop: hypothesis drives examples at a target until a budget runs out.
+
+Each batch is one hypothesis run.  A divergence fails the example, and
+hypothesis shrinks it to a minimal case; the shrunk case becomes a
+finding and its signature is remembered, so the next batch looks for
+*other* divergences instead of finding the same one again.  Generation is
+steered toward (state x event class) pairs no example has exercised yet
+(`hypothesis.target`).  The example database is project-local, so a
+finding is tried first on the next run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+from hypothesis import target as steer
+from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.errors import Flaky, FlakyFailure
+
+from synack.model.config import Config
+from synack.model.types import State
+
+from .fuzz import Action, Example, Opening, Run, actions_from, openings, run_example
+from .targets import Target
+
+BATCH = 200
+MAX_ACTIONS = 16
+
+
+class _Diverged(Exception):
+    def __init__(self, run: Run) -> None:
+        super().__init__("divergence")
+        self.run = run
+
+
+@dataclass
+class Finding:
+    run: Run
+    flaky: bool = False  # the shrunk case did not reproduce on the final replay
+
+
+@dataclass
+class Campaign:
+    """Counters for the progress bar and the summary."""
+
+    examples: int = 0
+    segments: int = 0
+    seconds: float = 0.0
+    findings: list[Finding] = field(default_factory=list)
+    coverage: Counter[str] = field(default_factory=Counter)
+    anomalies: list[str] = field(default_factory=list)
+    stopped: str = ""
+    unreproduced: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.examples / self.seconds if self.seconds else 0.0
+
+
+def fuzz(
+    target: Target,
+    cfg: Config,
+    max_examples: int,
+    budget: float,
+    first_seed: int,
+    database: Path | None,
+    key: str,
+    progress: Callable[[Campaign], None] | None = None,
+    waits: bool = True,
+    max_findings: int = 20,
+) -> Campaign:
+    """Run up to `max_examples` examples or `budget` seconds, whichever ends first."""
+    campaign = Campaign()
+    known: set[tuple[object, ...]] = set()
+    start = time.monotonic()
+    db = DirectoryBasedExampleDatabase(str(database)) if database is not None else None
+    batch_number = 0
+    failing: list[Run] = []  # this batch's divergent runs (the shrinker's attempts)
+    waits = waits and target.traits.waits
+    while campaign.examples < max_examples:
+        if time.monotonic() - start >= budget:
+            campaign.stopped = f"budget of {budget:g} s"
+            break
+        if len(campaign.findings) >= max_findings:
+            campaign.stopped = f"{max_findings} findings"
+            break
+        failing.clear()
+        remaining = max_examples - campaign.examples
+
+        def probe(opening: Opening, data: st.DataObject) -> None:
+            if not failing and (
+                campaign.examples >= max_examples or time.monotonic() - start >= budget
+            ):
+                return  # out of examples or time: the rest of the batch is skipped
+            example = Example(opening.role, opening.peer_iss, opening.target_iss, ())
+            length = data.draw(st.integers(1, MAX_ACTIONS), label="actions")
+
+            def source(state: State, index: int) -> Action | None:
+                return data.draw(actions_from(state, waits)) if index < length else None
+
+            run = run_example(target, example, cfg, source=source)
+            if not failing:
+                campaign.examples += 1
+                campaign.segments += run.segments
+                campaign.anomalies.extend(run.anomalies)
+                fresh = sum(1.0 / (1 + campaign.coverage[label]) for label in run.coverage)
+                campaign.coverage.update(run.coverage)
+                steer(fresh, label="new transitions")
+                campaign.seconds = time.monotonic() - start
+                if progress is not None:
+                    progress(campaign)
+            if run.divergence is not None and run.signature() not in known:
+                failing.append(run)
+                raise _Diverged(run)
+
+        test = settings(
+            max_examples=min(BATCH, remaining),
+            database=db,
+            deadline=None,
+            derandomize=False,
+            print_blob=False,
+            report_multiple_bugs=False,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+        )(seed(first_seed + batch_number)(given(openings(), st.data())(probe)))
+        test.hypothesis.inner_test._hypothesis_internal_add_digest = key.encode()  # type: ignore[attr-defined]
+        batch_number += 1
+        try:
+            test()
+        except _Diverged as found:
+            _record(campaign, known, Finding(found.run))
+        except (FlakyFailure, Flaky):
+            # The shrunk case did not fail again on hypothesis's final replay
+            # (a real stack's timing): keep the smallest failure seen.
+            if failing:
+                smallest = min(failing, key=lambda r: (len(r.example.actions), len(r.steps)))
+                _record(campaign, known, Finding(smallest, flaky=True))
+    campaign.seconds = time.monotonic() - start
+    return campaign
+
+
+def _record(campaign: Campaign, known: set[tuple[object, ...]], finding: Finding) -> None:
+    signature = finding.run.signature()
+    if signature not in known:
+        known.add(signature)
+        campaign.findings.append(finding)

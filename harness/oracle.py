@@ -1,0 +1,270 @@
+"""The fuzzer's oracle: the set of model states consistent with what a target did.
+
+The target is a black box that made choices the model leaves open: its
+ISNs, which timers fired when, and (for a real stack) the windows it
+advertises.  The oracle therefore keeps every model TCB that explains
+the whole observation so far.  For each action it steps every candidate
+through every allowed interleaving of timer firings with the action,
+and keeps the results whose emitted segments (and, where the target
+reports them, replies and delivered text) equal what was observed.  An
+empty set is a divergence: no behaviour the specification allows
+produces what the target did.
+
+Learned rather than predicted: the ISS (taken from the target's SYN or
+SYN,ACK when a candidate picks one) and, for real stacks, RCV.WND (the
+window each target segment advertises becomes the candidate's RCV.WND).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from itertools import product
+
+from synack.model.endpoint import step
+from synack.model.segment import Flags, Segment
+from synack.model.tcb import Tcb
+from synack.model.types import (
+    Deliver,
+    Emit,
+    Event,
+    OpenCall,
+    SegmentArrives,
+    Signal,
+    State,
+    Timeout,
+    TimerKind,
+)
+
+from .targets import Observation, Traits, UserOutput
+
+_PSH = int(Flags.PSH)
+MAX_CANDIDATES = 256
+NEW_ISS_STATES = (State.CLOSED, State.LISTEN, State.TIME_WAIT)
+
+
+def same_segment(expected: Segment, observed: Segment, exact_windows: bool) -> bool:
+    """Equal as far as the model predicts: PSH is never compared, SEG.WND maybe not."""
+    if (expected.bits | _PSH) != (observed.bits | _PSH):
+        return False
+    if expected.seq != observed.seq or expected.payload != observed.payload:
+        return False
+    if expected.has_ack and expected.ack != observed.ack:
+        return False
+    if expected.urg and expected.up != observed.up:
+        return False
+    return not exact_windows or expected.wnd == observed.wnd
+
+
+def event_class(event: Event | None) -> str:
+    """The coverage label of an event: segment flags (+text), call, or timer."""
+    if isinstance(event, SegmentArrives):
+        seg = event.segment
+        flags = Flags(seg.bits & ~_PSH)
+        label = str(flags) if flags in KNOWN_FLAGS else "odd-flags"
+        return label + ("+text" if seg.payload else "")
+    if isinstance(event, Timeout):
+        return f"timeout:{event.kind.value}"
+    if isinstance(event, OpenCall):
+        return "open:active" if event.active else "open:passive"
+    if event is None:
+        return "idle"
+    return "call:" + type(event).__name__.removesuffix("Call").lower()
+
+
+KNOWN_FLAGS = frozenset(
+    {
+        Flags.SYN,
+        Flags.SYN | Flags.ACK,
+        Flags.ACK,
+        Flags.FIN | Flags.ACK,
+        Flags.RST,
+        Flags.RST | Flags.ACK,
+        Flags(0),
+    }
+)
+EVENT_CLASSES = (
+    *(str(f) for f in sorted(KNOWN_FLAGS, key=int)),
+    "ACK+text",
+    "FIN,ACK+text",
+    "odd-flags",
+    "call:send",
+    "call:receive",
+    "call:close",
+    "call:abort",
+    "timeout:retransmission",
+    "timeout:time-wait",
+)
+"""The event classes coverage is reported over (x the eleven states)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """One way a candidate could have produced an observation."""
+
+    before: Tcb
+    after: Tcb
+    segments: tuple[Segment, ...]
+    user: tuple[UserOutput, ...]
+    labels: tuple[str, ...]  # coverage: "STATE event-class" for each event on the path
+
+
+@dataclass(frozen=True, slots=True)
+class Divergence:
+    """No consistent state allows the observation."""
+
+    observed: Observation
+    expected: tuple[Path, ...]  # what each candidate would have done with no timer firing
+    candidates: tuple[str, ...]  # the states the target could have been in
+
+    def summary(self) -> str:
+        seen = " ".join(str(s) for s in self.observed.segments) or "nothing"
+        wanted = sorted({" ".join(str(s) for s in p.segments) or "nothing" for p in self.expected})
+        return f"observed {seen}; the specification allows {' | '.join(wanted)}"
+
+
+def _user_matches(path: tuple[UserOutput, ...], seen: tuple[UserOutput, ...], full: bool) -> bool:
+    if full:
+        return path == seen
+    # Targets without reply reporting still report delivered text.
+    return tuple(o for o in path if isinstance(o, Deliver)) == tuple(
+        o for o in seen if isinstance(o, Deliver)
+    )
+
+
+class Oracle:
+    """Tracks the candidate TCBs of one target connection."""
+
+    def __init__(self, tcb: Tcb, traits: Traits) -> None:
+        self.traits = traits
+        self.candidates: frozenset[Tcb] = frozenset({tcb})
+
+    # ------------------------------------------------------------ views
+
+    def reference(self) -> Tcb:
+        """One candidate, chosen deterministically, to aim the next segment at."""
+        return min(self.candidates, key=_order)
+
+    def states(self) -> tuple[str, ...]:
+        return tuple(sorted({str(t.state) for t in self.candidates}))
+
+    def expected_segments(self, event: Event | None) -> int:
+        """How many segments the target should emit (no timer firing): the collect hint."""
+        most = 0
+        for tcb in self.candidates:
+            if event is not None:
+                _, outputs = step(tcb, event)
+                most = max(most, sum(isinstance(o, Emit) for o in outputs))
+        return most
+
+    # ---------------------------------------------------------- advance
+
+    def advance(
+        self, event: Event | None, observed: Observation, waited: bool = False
+    ) -> tuple[Divergence | None, frozenset[str]]:
+        """Apply `event` (None: time only) and keep the candidates that explain `observed`.
+
+        Returns the divergence (or None) and the coverage labels of the
+        surviving paths.
+        """
+        syn_seq = next((s.seq for s in observed.segments if s.syn and not s.rst), None)
+        survivors: set[Tcb] = set()
+        labels: set[str] = set()
+        for tcb in self.candidates:
+            for path in self._paths(tcb, event, syn_seq, waited):
+                if self._matches(path, observed):
+                    survivors.add(self._learn(path.after, observed))
+                    labels.update(path.labels)
+        if not survivors:
+            expected = tuple(
+                p
+                for tcb in sorted(self.candidates, key=_order)
+                for p in self._paths(tcb, event, syn_seq, waited=False, firings=False)
+            )
+            return Divergence(observed, expected, self.states()), frozenset()
+        if len(survivors) > MAX_CANDIDATES:
+            survivors = set(sorted(survivors, key=_order)[:MAX_CANDIDATES])
+        self.candidates = frozenset(survivors)
+        return None, frozenset(labels)
+
+    def _matches(self, path: Path, observed: Observation) -> bool:
+        if len(path.segments) != len(observed.segments):
+            return False
+        exact = self.traits.exact_windows
+        if not all(
+            same_segment(e, o, exact) for e, o in zip(path.segments, observed.segments, strict=True)
+        ):
+            return False
+        return _user_matches(path.user, observed.user, self.traits.user_outputs)
+
+    def _learn(self, tcb: Tcb, observed: Observation) -> Tcb:
+        """Take RCV.WND from the target's last segment (real stacks choose their windows)."""
+        if self.traits.exact_windows or not observed.segments:
+            return tcb
+        if tcb.state in (State.CLOSED, State.LISTEN):
+            return tcb
+        window = observed.segments[-1].wnd + len(tcb.rcv_buf)
+        if window == tcb.cfg.rcv_wnd:
+            return tcb
+        return replace(tcb, cfg=tcb.cfg.with_(rcv_wnd=min(window, 0xFFFF)))
+
+    def _paths(
+        self,
+        tcb: Tcb,
+        event: Event | None,
+        syn_seq: int | None,
+        waited: bool,
+        firings: bool = True,
+    ) -> Iterator[Path]:
+        """Every interleaving of allowed timer firings with `event`."""
+        if syn_seq is not None and tcb.state in NEW_ISS_STATES:
+            tcb = replace(tcb, iss_pool=(syn_seq,))
+        for before, after in self._timer_plans(tcb, event, waited, firings):
+            yield _run(tcb, (*before, *([event] if event is not None else []), *after))
+
+    def _timer_plans(
+        self, tcb: Tcb, event: Event | None, waited: bool, firings: bool
+    ) -> Iterator[tuple[tuple[Event, ...], tuple[Event, ...]]]:
+        if not firings:
+            yield (), ()
+            return
+        kinds = sorted(tcb.timers, key=lambda k: k.value)
+        if waited:
+            if self.traits.spontaneous_timers:
+                # Real time: any number (up to 3) of retransmissions and the user timeout.
+                real = [Timeout(k) for k in kinds if k is not TimerKind.TIME_WAIT]
+                for count in range(4):
+                    for seq in product(real, repeat=count):
+                        yield tuple(seq), ()
+                return
+            if not kinds:
+                yield (), ()
+            for kind in kinds:
+                yield (Timeout(kind),), ()
+            return
+        yield (), ()
+        if self.traits.spontaneous_timers and TimerKind.RETRANSMISSION in tcb.timers:
+            fire = (Timeout(TimerKind.RETRANSMISSION),)
+            yield fire, ()
+            if event is not None:
+                yield (), fire
+
+
+def _run(tcb: Tcb, events: Sequence[Event]) -> Path:
+    segments: list[Segment] = []
+    user: list[UserOutput] = []
+    labels: list[str] = []
+    start = tcb
+    for event in events:
+        labels.append(f"{tcb.state} {event_class(event)}")
+        tcb, outputs = step(tcb, event)
+        for o in outputs:
+            if isinstance(o, Emit):
+                segments.append(o.segment)
+            elif isinstance(o, Signal | Deliver):
+                user.append(o)
+    return Path(start, tcb, tuple(segments), tuple(user), tuple(labels))
+
+
+def _order(tcb: Tcb) -> tuple[str, int, int, int]:
+    return (tcb.state.value, tcb.rcv_nxt, tcb.snd_nxt, len(tcb.rcv_buf))

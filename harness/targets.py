@@ -1,0 +1,223 @@
+"""What the fuzzer tests: one small interface, and the in-process targets.
+
+A target is one TCP endpoint that the fuzzer talks to as its peer.  The
+fuzzer starts it (`start`: a fresh connection context with a listen() or
+connect()), then alternates one action with one `collect`:
+
+- `inject(segment)`: a segment from the peer arrives at the target;
+- `call(call)`: the target's application makes a socket call;
+- `wait()`: time passes until the target's next timer would have fired;
+- `collect(expect)`: what the target emitted since the last collect:
+  segments, and what its application was told (replies, delivered text).
+
+`model` and `variant:NAME` run the executable specification in-process;
+`linux` (harness/linux.py) is the kernel in a private network namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from synack.model.config import Config, Profile, Variant
+from synack.model.endpoint import step
+from synack.model.segment import Segment
+from synack.model.tcb import Tcb, closed
+from synack.model.types import (
+    AbortCall,
+    CloseCall,
+    Deliver,
+    Emit,
+    Event,
+    OpenCall,
+    Output,
+    ReceiveCall,
+    SegmentArrives,
+    SendCall,
+    Signal,
+    Timeout,
+    TimerKind,
+)
+
+
+class Role(Enum):
+    """Which open the target's application makes."""
+
+    PASSIVE = "passive"  # listen(); the fuzzer sends the SYN
+    ACTIVE = "active"  # connect(); the target sends the SYN
+
+
+class CallName(Enum):
+    """The application calls the fuzzer makes on the target's side."""
+
+    SEND = "send"
+    RECV = "recv"
+    SHUTDOWN = "shutdown"  # CLOSE: shutdown(SHUT_WR)
+    ABORT = "abort"  # close() with SO_LINGER {on, 0}
+
+
+@dataclass(frozen=True, slots=True)
+class AppCall:
+    name: CallName
+    data: bytes = b""
+
+    def __str__(self) -> str:
+        return f"send({len(self.data)})" if self.name is CallName.SEND else f"{self.name.value}()"
+
+    def event(self) -> Event:
+        """The model's user call for this socket call."""
+        if self.name is CallName.SEND:
+            return SendCall(self.data)
+        if self.name is CallName.RECV:
+            return ReceiveCall()
+        if self.name is CallName.SHUTDOWN:
+            return CloseCall()
+        return AbortCall()
+
+
+UserOutput = Signal | Deliver
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What a target did in response to one action."""
+
+    segments: tuple[Segment, ...] = ()
+    user: tuple[UserOutput, ...] = ()
+    packets: tuple[tuple[float, bytes], ...] = ()  # raw IPv4, when the target has a wire
+    anomalies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Traits:
+    """How far the oracle may compare a target's outputs with the model's."""
+
+    exact_windows: bool  # SEG.WND is predicted (in-process) or learned from the target
+    user_outputs: bool  # replies ("connection reset", ...) are observable and compared
+    spontaneous_timers: bool  # a timer may fire during any action (real time passes)
+    calls_in_any_state: bool  # application calls are meaningful before ESTABLISHED
+    holds_out_of_order: bool  # text above RCV.NXT is queued (SHLD-31), not dropped
+    waits: bool = True  # `wait()` is supported (for the model; real stacks: slow)
+
+
+class Target(Protocol):
+    name: str
+    traits: Traits
+
+    def start(self, role: Role, iss: int) -> None:
+        """A fresh connection context; listen() or connect().  `iss` is a hint."""
+
+    def inject(self, segment: Segment) -> None: ...
+
+    def call(self, call: AppCall) -> None: ...
+
+    def wait(self) -> None: ...
+
+    def collect(self, expect: int) -> Observation:
+        """Everything emitted since the last collect; waits boundedly for `expect` segments."""
+
+    def close(self) -> None: ...
+
+
+class TargetError(RuntimeError):
+    """The target cannot be set up or stopped answering: one line for the user."""
+
+
+FUZZ_RETRIES = {"syn_retries": 2, "synack_retries": 2, "retries": 3}
+"""Retry limits shared by every target, small so that give-up is within reach."""
+
+
+def fuzz_config(profile: Profile, variant: Variant | None = None) -> Config:
+    """The model configuration the fuzzer runs in-process targets and the oracle with."""
+    return Config(profile=profile, variant=variant, rcv_wnd=32, mss=8, **FUZZ_RETRIES)  # type: ignore[arg-type]
+
+
+MODEL_TRAITS = Traits(
+    exact_windows=True,
+    user_outputs=True,
+    spontaneous_timers=False,
+    calls_in_any_state=True,
+    holds_out_of_order=False,
+)
+
+
+@dataclass
+class ModelTarget:
+    """The executable specification itself (any profile, optionally a broken variant)."""
+
+    cfg: Config
+    name: str = "model"
+    traits: Traits = MODEL_TRAITS
+    tcb: Tcb = field(default_factory=closed)
+    pending: list[Output] = field(default_factory=list)
+
+    def _feed(self, event: Event) -> None:
+        self.tcb, outputs = step(self.tcb, event)
+        self.pending.extend(outputs)
+
+    def start(self, role: Role, iss: int) -> None:
+        pool = tuple((iss + k * 0x10000001) & 0xFFFFFFFF for k in range(4))
+        self.tcb = closed(self.cfg, pool)
+        self.pending = []
+        self._feed(OpenCall(active=role is Role.ACTIVE))
+
+    def inject(self, segment: Segment) -> None:
+        self._feed(SegmentArrives(segment))
+
+    def call(self, call: AppCall) -> None:
+        self._feed(call.event())
+
+    def wait(self) -> None:
+        """The earliest timer fires: retransmission before user timeout before 2 MSL."""
+        for kind in (TimerKind.RETRANSMISSION, TimerKind.USER, TimerKind.TIME_WAIT):
+            if kind in self.tcb.timers:
+                self._feed(Timeout(kind))
+                return
+
+    def collect(self, expect: int) -> Observation:
+        outputs, self.pending = self.pending, []
+        return Observation(
+            segments=tuple(o.segment for o in outputs if isinstance(o, Emit)),
+            user=tuple(o for o in outputs if isinstance(o, Signal | Deliver)),
+        )
+
+    def close(self) -> None:
+        self.pending = []
+
+
+TARGET_KINDS = ("model", "variant:NAME", "linux")
+
+
+def target_names() -> Iterator[tuple[str, str]]:
+    yield "model", "the executable specification in-process (with --profile)"
+    for variant in Variant:
+        yield f"variant:{variant.value}", f"the broken design: {variant.description}"
+    yield "linux", "the Linux kernel's TCP in a private network namespace, through a TUN device"
+
+
+def parse_target(spec: str, profile: Profile) -> str:
+    """Check a --target value; returns it normalised or raises ValueError."""
+    if spec == "model" or spec == "linux":
+        return spec
+    if spec.startswith("variant:"):
+        name = spec.split(":", 1)[1]
+        known = [v.value for v in Variant]
+        if name not in known:
+            raise ValueError(f"unknown variant {name!r} (known: {', '.join(known)})")
+        return spec
+    raise ValueError(f"unknown target {spec!r} (known: model, variant:NAME, linux)")
+
+
+def open_target(spec: str, profile: Profile) -> Target:
+    """Create the target named by `spec` (already checked by `parse_target`)."""
+    if spec == "model":
+        return ModelTarget(fuzz_config(profile), name="model")
+    if spec.startswith("variant:"):
+        variant = Variant(spec.split(":", 1)[1])
+        # The variant is a broken design of the RFC text: the specification is its oracle.
+        return ModelTarget(fuzz_config(Profile.RFC9293, variant), name=spec)
+    from .linux import LinuxTarget  # imported lazily: only this target needs the kernel
+
+    return LinuxTarget()
