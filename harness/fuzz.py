@@ -361,8 +361,6 @@ def _run_actions(
             if not do(str(call), call.event(), None, False):
                 return
         else:
-            if not target.traits.waits:
-                continue
             target.wait()
             if not do(str(action), None, None, True):
                 return

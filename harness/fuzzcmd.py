@@ -165,6 +165,7 @@ def _save_findings(
             windows=target.traits.exact_windows,
         )
         data["reproduced"] = f"{again}/{REPLAYS}"
+        data["found_after_seconds"] = round(finding.seconds, 2)
         data["files"] = [str(out / f"{stem}.{ext}") for ext in ("json", "pcap", "txt")]
         reports.append(data)
     return reports

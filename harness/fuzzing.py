@@ -26,7 +26,7 @@ from hypothesis.errors import Flaky, FlakyFailure
 from synack.model.config import Config
 from synack.model.types import State
 
-from .fuzz import Action, Example, Opening, Run, actions_from, openings, run_example
+from .fuzz import Action, Example, Opening, Run, Wait, actions_from, openings, run_example
 from .targets import Target
 
 BATCH = 200
@@ -43,6 +43,7 @@ class _Diverged(Exception):
 class Finding:
     run: Run
     flaky: bool = False  # the shrunk case did not reproduce on the final replay
+    seconds: float = 0.0  # into the campaign when it was found (shrinking included)
 
 
 @dataclass
@@ -81,8 +82,8 @@ def fuzz(
     start = time.monotonic()
     db = DirectoryBasedExampleDatabase(str(database)) if database is not None else None
     batch_number = 0
+    slow = target.traits.slow_waits
     failing: list[Run] = []  # this batch's divergent runs (the shrinker's attempts)
-    waits = waits and target.traits.waits
     while campaign.examples < max_examples:
         if time.monotonic() - start >= budget:
             campaign.stopped = f"budget of {budget:g} s"
@@ -102,7 +103,12 @@ def fuzz(
             length = data.draw(st.integers(1, MAX_ACTIONS), label="actions")
 
             def source(state: State, index: int) -> Action | None:
-                return data.draw(actions_from(state, waits)) if index < length else None
+                if index >= length:
+                    return None
+                action = data.draw(actions_from(state, waits))
+                if isinstance(action, Wait) and slow and data.draw(st.integers(0, 7), "wait"):
+                    action = data.draw(actions_from(state, False))  # seven in eight: no wait
+                return action
 
             run = run_example(target, example, cfg, source=source)
             if not failing:
@@ -134,13 +140,13 @@ def fuzz(
         try:
             test()
         except _Diverged as found:
-            _record(campaign, known, Finding(found.run))
+            _record(campaign, known, Finding(found.run, False, time.monotonic() - start))
         except (FlakyFailure, Flaky):
             # The shrunk case did not fail again on hypothesis's final replay
             # (a real stack's timing): keep the smallest failure seen.
             if failing:
                 smallest = min(failing, key=lambda r: (len(r.example.actions), len(r.steps)))
-                _record(campaign, known, Finding(smallest, flaky=True))
+                _record(campaign, known, Finding(smallest, True, time.monotonic() - start))
     campaign.seconds = time.monotonic() - start
     return campaign
 

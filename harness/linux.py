@@ -43,7 +43,7 @@ LINUX_TRAITS = Traits(
     spontaneous_timers=True,
     calls_in_any_state=False,
     holds_out_of_order=True,
-    waits=False,
+    slow_waits=True,
 )
 
 

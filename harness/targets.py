@@ -99,7 +99,7 @@ class Traits:
     spontaneous_timers: bool  # a timer may fire during any action (real time passes)
     calls_in_any_state: bool  # application calls are meaningful before ESTABLISHED
     holds_out_of_order: bool  # text above RCV.NXT is queued (SHLD-31), not dropped
-    waits: bool = True  # `wait()` is supported (for the model; real stacks: slow)
+    slow_waits: bool = False  # `wait()` takes real time (seconds): generate waits rarely
 
 
 class Target(Protocol):

@@ -1,0 +1,106 @@
+"""The Linux kernel as a fuzz target (root and /dev/net/tun; CI has both)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from synack.harness import findings
+from synack.harness.fuzz import Example, Inject, Pick, Wait, run_example
+from synack.harness.fuzzcmd import oracle_config
+from synack.harness.fuzzing import fuzz
+from synack.harness.linux import LinuxTarget
+from synack.harness.pcap import read_pcap
+from synack.harness.targets import Role
+from synack.model import Flags
+from synack.model.config import Profile
+from tests.test_fuzz import LIFECYCLE
+from tests.util import require_netns, require_tool
+
+EXACT = Pick("exact")
+SYN, ACK, RST = int(Flags.SYN), int(Flags.ACK), int(Flags.RST)
+
+
+@pytest.fixture(scope="module")
+def linux() -> Iterator[LinuxTarget]:
+    require_netns()
+    target = LinuxTarget()
+    yield target
+    target.close()
+
+
+def test_lifecycle_agrees_with_the_linux_profile(linux: LinuxTarget) -> None:
+    run = run_example(linux, LIFECYCLE, oracle_config(linux, Profile.LINUX))
+    assert run.divergence is None, findings.chart(run, windows=False)
+    assert run.steps[-1].after == ("TIME-WAIT",)
+    # Real packets were captured both ways, and they decode.
+    assert sum(len(s.observed.packets) for s in run.steps) >= 12
+
+
+RST_IN_WINDOW = Example(
+    Role.PASSIVE,
+    5000,
+    0,
+    (Inject(SYN, EXACT, EXACT), Inject(ACK, EXACT, EXACT), Inject(RST, Pick("window", 10), EXACT)),
+)
+
+
+def test_rfc5961_challenge_ack_is_a_deviation_from_rfc9293_with_its_explanation(
+    linux: LinuxTarget,
+) -> None:
+    run = run_example(linux, RST_IN_WINDOW, oracle_config(linux, Profile.RFC9293))
+    assert run.divergence is not None
+    assert [str(s.flags) for s in run.divergence.observed.segments] == ["ACK"]
+    explanation = findings.explain(run.steps[-1], run)
+    assert explanation is not None
+    assert "RFC 9293 3.10.7.4" in explanation and "RFC 5961 section 3.2" in explanation
+    # The linux profile says exactly this.
+    again = run_example(linux, RST_IN_WINDOW, oracle_config(linux, Profile.LINUX))
+    assert again.divergence is None, findings.chart(again, windows=False)
+
+
+def test_a_syn_retransmission_is_a_timer_firing(linux: LinuxTarget) -> None:
+    example = Example(Role.ACTIVE, 0, 0, (Wait(),))
+    run = run_example(linux, example, oracle_config(linux, Profile.LINUX))
+    assert run.divergence is None, findings.chart(run, windows=False)
+    assert [str(s.flags) for s in run.steps[1].observed.segments][:1] == ["SYN"]
+
+
+def test_campaign_findings_are_real(linux: LinuxTarget, tmp_path: Path) -> None:
+    """Whatever a short campaign reports re-runs to the same divergence: no harness noise."""
+    tshark = require_tool("tshark")
+    cfg = oracle_config(linux, Profile.LINUX)
+    campaign = fuzz(linux, cfg, 300, 120, 5, tmp_path / "db", "linux", waits=False, max_findings=3)
+    assert campaign.findings or campaign.examples == 300
+    assert not [a for a in campaign.anomalies if "malformed" in a]
+    for number, finding in enumerate(campaign.findings):
+        run = finding.run
+        again = run_example(linux, run.example, cfg)
+        assert again.divergence is not None and again.signature() == run.signature()
+        findings.save(tmp_path, f"f{number}", run, "linux", Profile.LINUX, None, False, False)
+        pcap = tmp_path / f"f{number}.pcap"
+        assert read_pcap(pcap)
+        subprocess.run([tshark, "-r", str(pcap)], capture_output=True, timeout=60, check=True)
+
+
+def test_fuzz_cli_against_linux_cleans_up(tmp_path: Path) -> None:
+    require_netns()
+    report = tmp_path / "r.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "synack.harness.cli", "fuzz", "--target", "linux",
+         "--profile", "linux", "--examples", "100", "--no-waits", "--seed", "1",
+         "--out", str(tmp_path / "out"), "--db", str(tmp_path / "db"), "--json", str(report)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr
+    data = json.loads(report.read_text())
+    assert data["examples"] >= 1
+    for finding in data["findings"]:
+        assert Path(finding["files"][1]).exists()
+    # Nothing of the namespace is left on the host.
+    assert subprocess.run(["ip", "link", "show", "synack0"], capture_output=True).returncode != 0
