@@ -75,6 +75,7 @@ def fuzz(
     progress: Callable[[Campaign], None] | None = None,
     waits: bool = True,
     max_findings: int = 20,
+    on_run: Callable[[Run], None] | None = None,
 ) -> Campaign:
     """Run up to `max_examples` examples or `budget` seconds, whichever ends first."""
     campaign = Campaign()
@@ -111,6 +112,8 @@ def fuzz(
                 return action
 
             run = run_example(target, example, cfg, source=source)
+            if on_run is not None:
+                on_run(run)
             if not failing:
                 campaign.examples += 1
                 campaign.segments += run.segments
