@@ -142,6 +142,9 @@ def fuzz(
         batch_number += 1
         try:
             test()
+        except KeyboardInterrupt:
+            campaign.stopped = "interrupted"  # what was found so far is still reported
+            break
         except _Diverged as found:
             _record(campaign, known, Finding(found.run, False, time.monotonic() - start))
         except (FlakyFailure, Flaky):

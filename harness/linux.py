@@ -167,6 +167,16 @@ class LinuxTarget:
 
     # ------------------------------------------------------------ collect
 
+    def parse(self, raw: bytes) -> Segment | str:
+        """The segment of this connection in `raw`, or why it is an anomaly instead."""
+        try:
+            pkt = decode(raw)
+        except MalformedPacket as exc:
+            return f"malformed packet from the kernel: {exc}"
+        if (pkt.src, pkt.sport, pkt.dst, pkt.dport) != (LOCAL, self.port, PEER, self.peer_port):
+            return f"packet of another connection ignored: {describe(pkt)}"
+        return pkt.segment
+
     def collect(self, expect: int) -> Observation:
         """The kernel's segments since the last collect, with bounded waits."""
         segments: list[Segment] = []
@@ -179,15 +189,11 @@ class LinuxTarget:
             if raw is None:
                 break
             self.packets.append((time.time(), raw))
-            try:
-                pkt = decode(raw)
-            except MalformedPacket as exc:
-                anomalies.append(f"malformed packet from the kernel: {exc}")
+            segment = self.parse(raw)
+            if isinstance(segment, str):
+                anomalies.append(segment)
                 continue
-            if (pkt.src, pkt.sport, pkt.dst, pkt.dport) != (LOCAL, self.port, PEER, self.peer_port):
-                anomalies.append(f"packet of another connection ignored: {describe(pkt)}")
-                continue
-            segments.append(pkt.segment)
+            segments.append(segment)
             settle = SETTLE if not self.waiting else 0.05
             if len(segments) < expect and not self.waiting:
                 settle = REPLY_TIMEOUT

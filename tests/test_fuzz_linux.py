@@ -104,3 +104,21 @@ def test_fuzz_cli_against_linux_cleans_up(tmp_path: Path) -> None:
         assert Path(finding["files"][1]).exists()
     # Nothing of the namespace is left on the host.
     assert subprocess.run(["ip", "link", "show", "synack0"], capture_output=True).returncode != 0
+
+
+def test_malformed_or_foreign_packets_are_anomalies_not_crashes(linux: LinuxTarget) -> None:
+    from synack.harness.wire import Packet, encode
+    from synack.model import Segment
+
+    linux.start(Role.PASSIVE, 0)
+    linux.collect(0)
+    good = encode(
+        Packet("198.18.0.1", "198.18.0.2", linux.port, linux.peer_port, Segment(Flags.ACK, 1))
+    )
+    assert isinstance(linux.parse(good), Segment)
+    broken = bytearray(good)
+    broken[-1] ^= 0xFF  # the TCP checksum no longer matches
+    assert "malformed packet" in str(linux.parse(bytes(broken)))
+    assert "malformed packet" in str(linux.parse(b"\x45garbage"))
+    other = encode(Packet("198.18.0.1", "198.18.0.2", 1, 2, Segment(Flags.ACK, 1)))
+    assert "another connection" in str(linux.parse(other))
