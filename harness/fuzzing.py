@@ -11,9 +11,12 @@ finding is tried first on the next run.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +81,52 @@ def fuzz(
     on_run: Callable[[Run], None] | None = None,
 ) -> Campaign:
     """Run up to `max_examples` examples or `budget` seconds, whichever ends first."""
+    with _first_interrupt_stops() as interrupted:
+        return _fuzz(
+            target, cfg, max_examples, budget, first_seed, database, key, progress, waits,
+            max_findings, on_run, interrupted,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _first_interrupt_stops() -> Iterator[threading.Event]:
+    """The first Ctrl-C ends the campaign gracefully (findings are kept); a second aborts.
+
+    A KeyboardInterrupt raised inside hypothesis can land in one of its gc
+    callbacks and be swallowed, so the signal only sets a flag that the
+    loop polls.
+    """
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _fuzz(
+    target: Target,
+    cfg: Config,
+    max_examples: int,
+    budget: float,
+    first_seed: int,
+    database: Path | None,
+    key: str,
+    progress: Callable[[Campaign], None] | None,
+    waits: bool,
+    max_findings: int,
+    on_run: Callable[[Run], None] | None,
+    interrupted: threading.Event,
+) -> Campaign:
     campaign = Campaign()
     known: set[tuple[object, ...]] = set()
     start = time.monotonic()
@@ -86,6 +135,9 @@ def fuzz(
     slow = target.traits.slow_waits
     failing: list[Run] = []  # this batch's divergent runs (the shrinker's attempts)
     while campaign.examples < max_examples:
+        if interrupted.is_set():
+            campaign.stopped = "interrupted"
+            break
         if time.monotonic() - start >= budget:
             campaign.stopped = f"budget of {budget:g} s"
             break
@@ -97,7 +149,9 @@ def fuzz(
 
         def probe(opening: Opening, data: st.DataObject) -> None:
             if not failing and (
-                campaign.examples >= max_examples or time.monotonic() - start >= budget
+                campaign.examples >= max_examples
+                or time.monotonic() - start >= budget
+                or interrupted.is_set()
             ):
                 return  # out of examples or time: the rest of the batch is skipped
             example = Example(opening.role, opening.peer_iss, opening.target_iss, ())
@@ -142,9 +196,6 @@ def fuzz(
         batch_number += 1
         try:
             test()
-        except KeyboardInterrupt:
-            campaign.stopped = "interrupted"  # what was found so far is still reported
-            break
         except _Diverged as found:
             _record(campaign, known, Finding(found.run, False, time.monotonic() - start))
         except (FlakyFailure, Flaky):

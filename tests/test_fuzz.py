@@ -244,3 +244,20 @@ def test_list_targets() -> None:
     result = synack_cli("list", "targets")
     assert result.returncode == 0
     assert "linux" in result.stdout and "variant:no-give-up" in result.stdout
+
+
+def test_ctrl_c_ends_the_campaign_with_a_report(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synack.harness.cli", "fuzz", "--target", "model",
+         "--examples", "1000000", "--budget", "120", "--out", str(tmp_path / "out"),
+         "--db", str(tmp_path / "db")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "stopped: interrupted" in out and "Traceback" not in err
