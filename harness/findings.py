@@ -47,6 +47,8 @@ def chart(run: Run, windows: bool = True) -> str:
             lines.append(f"{'':>3}  {'<-- ' + segment_text(seg, windows):<44}")
         for user in record.observed.user:
             lines.append(f"{'':>3}  {'':<44} app: {_user_text(user)}")
+        for result in record.observed.results:
+            lines.append(f"{'':>3}  {'':<44} app: {result}")
     divergence = run.divergence
     if divergence is not None:
         lines.append("")
@@ -162,6 +164,8 @@ def finding_json(
                 "states": list(r.states),
                 "sent": segment_to_json(r.sent) if r.sent is not None else None,
                 "observed": [segment_to_json(s) for s in r.observed.segments],
+                "results": list(r.observed.results),
+                "anomalies": list(r.observed.anomalies),
                 "after": list(r.after),
             }
             for r in run.steps

@@ -142,7 +142,7 @@ class LinuxTarget:
             return
         try:
             if call.name is CallName.SEND:
-                conn.send(call.data)
+                self.notes.append(f"{call}: {conn.send(call.data)} octets queued")
             elif call.name is CallName.RECV:
                 self._recv(conn)
             elif call.name is CallName.SHUTDOWN:
@@ -158,7 +158,9 @@ class LinuxTarget:
         try:
             data = conn.recv(65536)
         except BlockingIOError:
+            self.notes.append("recv(): EAGAIN (nothing queued)")
             return
+        self.notes.append(f"recv(): {len(data)} octets" if data else "recv(): 0 (end of stream)")
         if data:
             self.delivered.append(Deliver(data))
 
@@ -202,4 +204,5 @@ class LinuxTarget:
         self._accept()
         delivered, self.delivered = tuple(self.delivered), []
         packets, self.packets = tuple(self.packets), []
-        return Observation(tuple(segments), delivered, packets, tuple(anomalies))
+        results, self.notes = tuple(self.notes), []
+        return Observation(tuple(segments), delivered, packets, tuple(anomalies), results)

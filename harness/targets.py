@@ -88,6 +88,7 @@ class Observation:
     user: tuple[UserOutput, ...] = ()
     packets: tuple[tuple[float, bytes], ...] = ()  # raw IPv4, when the target has a wire
     anomalies: tuple[str, ...] = ()
+    results: tuple[str, ...] = ()  # what the application's calls returned (errno, ...)
 
 
 @dataclass(frozen=True, slots=True)
