@@ -111,24 +111,58 @@ def _rule(index: int) -> str:
     return f"profile linux: {rule} ({source})"
 
 
-def explain(record: StepRecord, run: Run) -> str | None:
-    """The RFC 9293 text and the profile rule a known deviation corresponds to."""
+def rfc_section(record: StepRecord) -> str:
+    """The part of RFC 9293 section 3.10 that says what should have happened."""
+    states = set(record.states)
+    sent = record.sent
+    if sent is None:
+        calls = {"send": "3.10.2 SEND", "recv": "3.10.3 RECEIVE", "shutdown": "3.10.4 CLOSE"}
+        name = record.action.split("(")[0]
+        if name in calls:
+            return f"RFC 9293 {calls[name]}"
+        if name == "abort":
+            return RFC_TEXT["abort"]
+        return "RFC 9293 3.10.8 (timeouts)"
+    if states <= {"CLOSED"}:
+        return "RFC 9293 3.10.7.1 (CLOSED): anything but a RST is answered with a RST"
+    if states <= {"LISTEN"}:
+        return "RFC 9293 3.10.7.2 (LISTEN): first RST, second ACK, third SYN, else drop"
+    if states <= {"SYN-SENT"}:
+        return "RFC 9293 3.10.7.3 (SYN-SENT): first the ACK, second RST, fourth SYN"
+    if sent.rst:
+        return RFC_TEXT["rst"]
+    if sent.syn:
+        return RFC_TEXT["syn"]
+    return (
+        "RFC 9293 3.10.7.4: first the sequence number (Table 6: an unacceptable segment "
+        "is answered with <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>), then RST, SYN, ACK, text, FIN"
+    )
+
+
+def explain(record: StepRecord, run: Run, linux_consistent: bool) -> str | None:
+    """The RFC 9293 text, and the profile rule if one describes what the target did."""
     divergence = run.divergence
     if divergence is None:
         return None
+    text = rfc_section(record)
     synchronized = all(State(s) in SYNCHRONIZED for s in record.states)
     observed = [Flags(s.bits & ~int(Flags.PSH)) for s in divergence.observed.segments]
     sent = record.sent
+    rule: str | None = None
     if sent is not None and synchronized and observed == [Flags.ACK]:
         if sent.rst and not sent.syn:
-            return f"{RFC_TEXT['rst']}; Linux sends a challenge ACK instead: {_rule(0)}"
-        if sent.syn and not sent.rst:
-            return f"{RFC_TEXT['syn']}; Linux sends a challenge ACK instead: {_rule(1)}"
-        if sent.has_ack:
-            return f"{RFC_TEXT['ack']}; Linux answers an old ACK with an ACK: {_rule(2)}"
-    if sent is None and record.action == "abort()" and observed == [Flags.RST | Flags.ACK]:
-        return f"{RFC_TEXT['abort']}; Linux also sets ACK: {_rule(4)}"
-    return None
+            rule = "challenge ACK instead: " + _rule(0)
+        elif sent.syn and not sent.rst:
+            rule = "challenge ACK instead: " + _rule(1)
+        elif sent.has_ack:
+            rule = "an ACK for an old ACK: " + _rule(2)
+    elif sent is None and record.action == "abort()" and observed == [Flags.RST | Flags.ACK]:
+        rule = "RST with ACK: " + _rule(4)
+    if rule is not None and linux_consistent:
+        return f"{text}; Linux sends {rule}"
+    if linux_consistent:
+        return f"{text}; the linux profile describes what the target did (--profile linux)"
+    return f"{text}; no profile describes what the target did"
 
 
 # ------------------------------------------------------------------ files

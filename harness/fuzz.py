@@ -26,7 +26,7 @@ from synack.model.tcb import Tcb, closed
 from synack.model.types import SYNCHRONIZED, Event, OpenCall, SegmentArrives, State
 
 from .oracle import Divergence, Oracle, event_class
-from .targets import AppCall, CallName, Observation, Role, Target
+from .targets import AppCall, CallName, Observation, Role, Target, Traits
 
 Json = dict[str, Any]
 
@@ -147,6 +147,10 @@ def actions_from(state: State, waits: bool = True) -> st.SearchStrategy[Action]:
         st.one_of(st.just(0), st.just(0), st.integers(1, 12)),
         st.just(0),
     )
+    if state in (State.ESTABLISHED, State.CLOSE_WAIT):
+        # The application's close is the way on from here (to FIN-WAIT-1, LAST-ACK).
+        closing = st.builds(Call, st.sampled_from([CallName.SHUTDOWN, CallName.SEND]), st.just(4))
+        return st.one_of(forward, closing, forward, actions(waits))
     return st.one_of(forward, forward, actions(waits))
 
 
@@ -255,6 +259,8 @@ class StepRecord:
     sent: Segment | None
     observed: Observation
     after: tuple[str, ...]
+    model_event: Event | None = None  # what the oracle applied (None: time only)
+    waited: bool = False
 
 
 @dataclass
@@ -308,7 +314,9 @@ def run_example(
         run.anomalies.extend(observed.anomalies)
         divergence, labels = oracle.advance(event, observed, waited)
         run.coverage |= labels
-        record = StepRecord(label, event_class(event), before, sent, observed, oracle.states())
+        record = StepRecord(
+            label, event_class(event), before, sent, observed, oracle.states(), event, waited
+        )
         run.steps.append(record)
         if observe is not None:
             observe(record)
@@ -325,6 +333,12 @@ def run_example(
     finally:
         run.example = replace(example, actions=tuple(drawn))
     return run
+
+
+def consistent_under(run: Run, cfg: Config, traits: Traits) -> bool:
+    """Whether the model under `cfg` explains every step the target was seen to take."""
+    oracle = Oracle(closed(cfg), traits)
+    return all(oracle.advance(r.model_event, r.observed, r.waited)[0] is None for r in run.steps)
 
 
 def _run_actions(

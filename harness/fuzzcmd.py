@@ -16,7 +16,7 @@ from rich.table import Table
 from synack.model.config import Config, Profile
 
 from . import findings
-from .fuzz import Run, run_example
+from .fuzz import Run, consistent_under, run_example
 from .fuzzing import Campaign, fuzz
 from .oracle import EVENT_CLASSES
 from .output import write_json
@@ -153,7 +153,10 @@ def _save_findings(
             campaign.unreproduced += 1
             continue
         stem = f"finding-{len(reports) + 1:02d}"
-        explanation = findings.explain(run.steps[-1], run)
+        linux_cfg = oracle_config(target, Profile.LINUX)
+        explanation = findings.explain(
+            run.steps[-1], run, consistent_under(run, linux_cfg, target.traits)
+        )
         data = findings.save(
             out,
             stem,

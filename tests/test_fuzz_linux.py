@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from synack.harness import findings
-from synack.harness.fuzz import Example, Inject, Pick, Wait, run_example
+from synack.harness.fuzz import Example, Inject, Pick, Wait, consistent_under, run_example
 from synack.harness.fuzzcmd import oracle_config
 from synack.harness.fuzzing import fuzz
 from synack.harness.linux import LinuxTarget
@@ -56,7 +56,8 @@ def test_rfc5961_challenge_ack_is_a_deviation_from_rfc9293_with_its_explanation(
     run = run_example(linux, RST_IN_WINDOW, oracle_config(linux, Profile.RFC9293))
     assert run.divergence is not None
     assert [str(s.flags) for s in run.divergence.observed.segments] == ["ACK"]
-    explanation = findings.explain(run.steps[-1], run)
+    consistent = consistent_under(run, oracle_config(linux, Profile.LINUX), linux.traits)
+    explanation = findings.explain(run.steps[-1], run, consistent)
     assert explanation is not None
     assert "RFC 9293 3.10.7.4" in explanation and "RFC 5961 section 3.2" in explanation
     # The linux profile says exactly this.
