@@ -286,6 +286,8 @@ class Handlers(Endpoint):
         rest = z3.And(pc, z3.Not(seg.rst))
         self.out.emit(z3.And(rest, seg.ack_bit), make_seg(rst=True, seq=seg.ack))
         go = z3.And(rest, z3.Not(seg.ack_bit), seg.syn)
+        if self.cfg.linux:
+            go = z3.And(go, z3.Not(seg.fin))
         two_way = self.cfg.variant is Variant.TWO_WAY_HANDSHAKE
         new = replace(
             t,
@@ -364,11 +366,21 @@ class Handlers(Endpoint):
             reborn, taken = self.linux_time_wait_syn(pc, t, seg)
             result = ite(taken, reborn, t)
             pc = z3.And(pc, z3.Not(taken))
+        req: B = FALSE
+        if self.cfg.linux:
+            req = z3.And(pc, is_state(t.state, S.SYN_RECEIVED), t.passive_open)
+            t_req, req_cont, req_body = self.linux_request_sock(req, t, seg)
+            result = ite(z3.And(req, z3.Not(req_cont)), t_req, result)
+            pc = z3.And(pc, z3.Not(req))
         cont, body, ack_needed = self.first_check_sequence(pc, t, seg)
         t1, cont = self.second_check_rst(cont, t, seg)
         result = ite(z3.And(pc, z3.Not(cont)), t1, result)
         t2, cont2 = self.fourth_check_syn(cont, t, body)
         result = ite(z3.And(cont, z3.Not(cont2)), t2, result)
+        if self.cfg.linux:
+            body = select_body(req_cont, req_body, body)
+            ack_needed = z3.And(ack_needed, z3.Not(req_cont))
+            cont2 = z3.Or(cont2, req_cont)
         t3, cont3 = self.fifth_check_ack(cont2, t, seg)
         result = ite(z3.And(cont2, z3.Not(cont3)), t3, result)
         t4, ack_more = self.text_and_fin(cont3, t3, seg, body)
@@ -399,6 +411,36 @@ class Handlers(Endpoint):
         self.disarm_all(reborn, t)
         listener = empty_tcb(S.LISTEN, passive_open=True)
         return ite(reborn, self.listen_state(reborn, listener, seg, iss), t), taken
+
+    def linux_request_sock(self, pc: B, t: SymTcb, seg: SymSeg) -> tuple[SymTcb, B, Body]:
+        """`arrives._linux_request_sock`: returns (tcb, continue at the fifth step, body)."""
+        bad_ack = z3.And(pc, seg.ack_bit, seg.ack != t.iss + 1)
+        self.out.emit(z3.And(bad_ack, z3.Not(seg.rst)), make_seg(rst=True, seq=seg.ack))
+        pc = z3.And(pc, z3.Not(bad_ack))
+        in_win = self.linux_in_window(t, seg)
+        self.out.emit(z3.And(pc, z3.Not(in_win), z3.Not(seg.rst)), self.ack_segment(t))
+        pc = z3.And(pc, in_win)
+        drop_req = z3.And(pc, z3.Or(seg.rst, z3.And(seg.syn, seg.seq != t.irs)))
+        self.out.emit(z3.And(drop_req, z3.Not(seg.rst)), self.reset_for(seg))
+        self.disarm_all(drop_req, t)
+        t1 = self.listening(drop_req, t)
+        pc = z3.And(pc, z3.Not(drop_req), seg.ack_bit)
+        self.out.emit(z3.And(pc, seg.syn), self.ack_segment(t))
+        cont = z3.And(pc, z3.Not(seg.syn))
+        body = Body(seg.seq, seg.length, seg.fin, seg.urg, FALSE)
+        front = seq_lt(body.seq, t.rcv_nxt)
+        body = select_body(front, trim_front(body, t.rcv_nxt - body.seq), body)
+        return t1, cont, self.trim_to_window(t, body)
+
+    def linux_in_window(self, t: SymTcb, seg: SymSeg) -> B:
+        """`arrives._linux_in_window` (Linux tcp_in_window())."""
+        start, end = t.rcv_nxt, t.rcv_nxt + self.rcv_wnd(t)
+        last = seg.seq + seg.seg_len
+        return z3.Or(
+            seg.seq == start,
+            z3.And(seq_gt(last, start), seq_lt(seg.seq, end)),
+            z3.And(seg.seq == end, last == end),
+        )
 
     def first_check_sequence(self, pc: B, t: SymTcb, seg: SymSeg) -> tuple[B, Body, B]:
         wnd = self.rcv_wnd(t)

@@ -74,6 +74,8 @@ def listen_state(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
         return tcb
     if not seg.syn:
         return tcb
+    if seg.fin and tcb.cfg.linux:
+        return tcb  # Linux tcp_rcv_state_process(): a SYN that also carries FIN is discarded
     iss, pool = tcb.take_iss()
     # RFC-AMBIGUITY: text and FIN carried by the SYN "should be queued for
     # processing later".  The model keeps no such queue: they stay
@@ -191,16 +193,22 @@ def other_states(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
         reborn = _linux_time_wait_syn(tcb, seg, out)
         if reborn is not None:
             return reborn
-    checked = _first_check_sequence(tcb, seg, out)
-    if checked is None:
-        return tcb
-    body, ack_needed = checked
-    after_rst = _second_check_rst(tcb, seg, out)
-    if after_rst is None or after_rst is not tcb:
-        return after_rst if after_rst is not None else tcb
-    after_syn = _fourth_check_syn(tcb, body, out)
-    if after_syn is not tcb:
-        return after_syn if after_syn is not None else tcb
+    if tcb.cfg.linux and tcb.state is S.SYN_RECEIVED and tcb.passive_open:
+        handled = _linux_request_sock(tcb, seg, out)
+        if isinstance(handled, Tcb):
+            return handled
+        body, ack_needed = handled, False
+    else:
+        checked = _first_check_sequence(tcb, seg, out)
+        if checked is None:
+            return tcb
+        body, ack_needed = checked
+        after_rst = _second_check_rst(tcb, seg, out)
+        if after_rst is None or after_rst is not tcb:
+            return after_rst if after_rst is not None else tcb
+        after_syn = _fourth_check_syn(tcb, body, out)
+        if after_syn is not tcb:
+            return after_syn if after_syn is not None else tcb
     acked = _fifth_check_ack(tcb, seg, out)
     if acked is None:
         return tcb
@@ -244,6 +252,62 @@ def _linux_time_wait_syn(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb | Non
     listener = replace(listening(tcb), iss_pool=(iss, *tcb.iss_pool))
     reborn = listen_state(listener, seg, out)
     return reborn
+
+
+def _linux_request_sock(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb | _Idealized:
+    """Linux profile: passive SYN-RECEIVED, a request socket (tcp_check_req()).
+
+    Returns the TCB when the segment ends here, or the idealized segment
+    when it completes the handshake (it then goes on at the fifth step).
+    Linux's order differs from the RFC's: the ACK number first (before the
+    sequence number), then the sequence test, then RST and SYN together.
+    """
+    # NOT MODELLED: Linux answers a bare SYN at IRS with the SYN,ACK again, as
+    # often as it comes (only tcp_invalid_ratelimit bounds it); the
+    # retransmission-bounded claim would not hold.  The tests below answer
+    # it with an ACK (no text) or drop it (text).
+    if seg.has_ack and seg.ack != seq_add(tcb.iss, 1):
+        # The listener gets the segment and resets it (it ignores a RST).
+        if not seg.rst:
+            emit(out, Segment(Flags.RST, seg.ack))
+        return tcb
+    if not _linux_in_window(tcb, seg):
+        if not seg.rst:
+            emit(out, ack_segment(tcb))
+        return tcb
+    syn = seg.syn and seg.seq != tcb.irs  # a SYN at IRS lies before the window: cut off
+    if seg.rst or syn:
+        if not seg.rst:
+            emit(out, reset_for(seg))  # built from the segment, as in CLOSED
+        disarm_all(tcb, out)
+        return listening(tcb)
+    if not seg.has_ack:
+        return tcb
+    if seg.syn:
+        # The child socket is created, sees the SYN bit in the header and
+        # answers with a challenge ACK (tcp_validate_incoming()).
+        # SIMPLIFICATION: the model stays in its SYN-RECEIVED.
+        emit(out, ack_segment(tcb))
+        return tcb
+    body = _Idealized(seg.seq, seg.payload, seg.fin, seg.urg)
+    if seq_lt(body.seq, tcb.rcv_nxt):
+        body = _trim_front(body, seq_sub(tcb.rcv_nxt, body.seq))
+    return _trim_to_window(tcb, body)
+
+
+def _linux_in_window(tcb: Tcb, seg: Segment) -> bool:
+    """Linux tcp_in_window(): the request socket's sequence test.
+
+    A segment starting at RCV.NXT is acceptable whatever its length (and
+    the window), as is a zero-length one at RCV.NXT + RCV.WND.
+    """
+    start, end = tcb.rcv_nxt, rcv_window_end(tcb)
+    last = seq_add(seg.seq, seg.seg_len)
+    if seg.seq == start:
+        return True
+    if seq_gt(last, start) and seq_lt(seg.seq, end):
+        return True
+    return seg.seq == end and last == end
 
 
 def _first_check_sequence(

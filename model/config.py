@@ -32,7 +32,8 @@ PROFILE_DESCRIPTIONS = {
     Profile.RFC9293: "RFC 9293 section 3.10 as written, without the optional RFC 5961 mitigations",
     Profile.LINUX: (
         "Linux TCP: RFC 5961 challenge ACKs, RST in SYN-SENT reported as 'connection refused', "
-        "new SYN accepted in TIME-WAIT (tcp_timewait_state_process)"
+        "new SYN accepted in TIME-WAIT (tcp_timewait_state_process), passive SYN-RECEIVED "
+        "handled as a request socket (tcp_check_req)"
     ),
     Profile.RFC1337: (
         "RFC 9293 plus RFC 1337's fix for TIME-WAIT assassination: a RST in TIME-WAIT is "
@@ -77,6 +78,36 @@ PROFILE_RULES: dict[Profile, tuple[tuple[str, str], ...]] = {
             "SYN without ACK in TIME-WAIT with SEG.SEQ > RCV.NXT starts a new connection when "
             "a listener exists (ISS = SND.NXT + 65537); otherwise it is ACKed",
             "RFC 6191 (sequence-number form); Linux tcp_timewait_state_process() TCP_TW_SYN",
+        ),
+        (
+            "SYN that also carries FIN in LISTEN: discarded without an answer",
+            "Linux tcp_rcv_state_process(), TCP_LISTEN (SKB_DROP_REASON_TCP_FLAGS)",
+        ),
+        (
+            "Passive SYN-RECEIVED (a request socket): SEG.ACK != ISS+1 is checked before the "
+            "sequence number; the listener answers <SEQ=SEG.ACK><CTL=RST> (nothing to a RST) "
+            "and the request stays",
+            "Linux tcp_check_req() returns the listener; tcp_rcv_state_process() TCP_LISTEN "
+            "rejects the ACK, tcp_v4_send_reset()",
+        ),
+        (
+            "Passive SYN-RECEIVED: the sequence test is tcp_in_window(): SEG.SEQ = RCV.NXT "
+            "passes whatever the length, so does a zero-length segment at RCV.NXT + RCV.WND; "
+            "a failing segment gets an ACK unless it is a RST",
+            "Linux tcp_check_req(), tcp_in_window(), send_ack of the request socket",
+        ),
+        (
+            "Passive SYN-RECEIVED: an acceptable RST, or a SYN with SEG.SEQ != IRS, drops the "
+            "request (back to LISTEN); the SYN is answered with the reset built from the "
+            "segment (as in CLOSED); no RFC 5961 challenge ACK; a segment without ACK is "
+            "then dropped silently",
+            "Linux tcp_check_req() embryonic_reset, tcp_v4_send_reset()",
+        ),
+        (
+            "Passive SYN-RECEIVED: a SYN,ACK with SEG.SEQ = IRS that reaches into the window "
+            "(text or FIN) is answered by a challenge ACK and not taken (the model stays in "
+            "SYN-RECEIVED; Linux has made the child socket, still in SYN-RECV)",
+            "Linux tcp_check_req() cuts the SYN, the child's tcp_validate_incoming() sees th->syn",
         ),
     ),
 }
