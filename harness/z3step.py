@@ -342,6 +342,8 @@ class Handlers(Endpoint):
         est = z3.And(go, seq_gt(t2.snd_una, t2.iss))
         t3 = self.disarm_retransmission(est, replace(t2, state=state_val(S.ESTABLISHED)))
         more = z3.Or(seg.length != 0, seg.fin, seg.urg)
+        if self.cfg.linux:
+            more = FALSE
         plain = z3.And(est, z3.Not(more))
         self.out.emit(plain, self.ack_segment(t3))
         t_plain = self.transmit(plain, t3)
@@ -372,10 +374,17 @@ class Handlers(Endpoint):
             t_req, req_cont, req_body = self.linux_request_sock(req, t, seg)
             result = ite(z3.And(req, z3.Not(req_cont)), t_req, result)
             pc = z3.And(pc, z3.Not(req))
+        if self.cfg.linux:
+            flagless = z3.Not(z3.Or(seg.ack_bit, seg.rst, seg.syn))
+            pc = z3.And(pc, z3.Not(z3.And(z3.Not(is_state(t.state, S.TIME_WAIT)), flagless)))
         cont, body, ack_needed = self.first_check_sequence(pc, t, seg)
         t1, cont = self.second_check_rst(cont, t, seg)
         result = ite(z3.And(pc, z3.Not(cont)), t1, result)
-        t2, cont2 = self.fourth_check_syn(cont, t, body)
+        syn_body = body
+        if self.cfg.linux:
+            header_syn = z3.And(seg.syn, z3.Not(self.simultaneous_open_synack(t, seg)))
+            syn_body = replace(body, syn=header_syn)
+        t2, cont2 = self.fourth_check_syn(cont, t, syn_body)
         result = ite(z3.And(cont, z3.Not(cont2)), t2, result)
         if self.cfg.linux:
             body = select_body(req_cont, req_body, body)
@@ -420,6 +429,9 @@ class Handlers(Endpoint):
         in_win = self.linux_in_window(t, seg)
         self.out.emit(z3.And(pc, z3.Not(in_win), z3.Not(seg.rst)), self.ack_segment(t))
         pc = z3.And(pc, in_win)
+        challenge = z3.And(pc, seg.rst, seg.seq != t.rcv_nxt)
+        self.out.emit(challenge, self.ack_segment(t))
+        pc = z3.And(pc, z3.Not(challenge))
         drop_req = z3.And(pc, z3.Or(seg.rst, z3.And(seg.syn, seg.seq != t.irs)))
         self.out.emit(z3.And(drop_req, z3.Not(seg.rst)), self.reset_for(seg))
         self.disarm_all(drop_req, t)
@@ -444,10 +456,15 @@ class Handlers(Endpoint):
 
     def first_check_sequence(self, pc: B, t: SymTcb, seg: SymSeg) -> tuple[B, Body, B]:
         wnd = self.rcv_wnd(t)
-        accept = z3.Or(
-            self.simultaneous_open_synack(t, seg),
-            acceptable(t.rcv_nxt, wnd, seg.seq, seg.seg_len),
-        )
+        table6 = acceptable(t.rcv_nxt, wnd, seg.seq, seg.seg_len)
+        linux_test: B = FALSE
+        if self.cfg.linux:
+            linux_test = z3.Not(is_state(t.state, S.TIME_WAIT))
+            tcp_sequence = z3.And(
+                seq_le(seg.seq, t.rcv_nxt + wnd), seq_le(t.rcv_nxt, seg.seq + seg.seg_len)
+            )
+            table6 = z3.If(linux_test, tcp_sequence, table6)
+        accept = z3.Or(self.simultaneous_open_synack(t, seg), table6)
         rejected = z3.And(pc, z3.Not(accept))
         allowance = z3.And(rejected, wnd == 0, seg.seq == t.rcv_nxt)
         answered = z3.And(rejected, z3.Not(allowance), z3.Not(seg.rst))
@@ -459,9 +476,15 @@ class Handlers(Endpoint):
         body = select_body(front, trim_front(body, t.rcv_nxt - body.seq), body)
         body = self.trim_to_window(t, body)
         zero = Body(seg.seq, bv(0), FALSE, seg.urg, FALSE)
+        lost = z3.And(
+            linux_test,
+            z3.Or(seg.length != 0, seg.fin),
+            body.length == 0,
+            z3.Not(body.fin),
+        )
         body = select_body(allowance, zero, body)
         cont = z3.Or(allowance, z3.And(pc, accept))
-        return cont, body, allowance
+        return cont, body, z3.Or(allowance, z3.And(z3.Not(allowance), lost))
 
     def simultaneous_open_synack(self, t: SymTcb, seg: SymSeg) -> B:
         return z3.And(
@@ -536,9 +559,11 @@ class Handlers(Endpoint):
         )
         go = z3.And(pc, z3.Or(z3.Not(sr), sr_ok))
         if self.cfg.rfc5961:
-            in_range = z3.And(
-                seq_le(t.snd_una - t.max_snd_wnd, seg.ack), seq_le(seg.ack, t.snd_nxt)
-            )
+            allowance = t.max_snd_wnd
+            if self.cfg.linux:
+                acked = t.snd_una - t.iss - z3.If(t.passive_open, bv(1), bv(0))
+                allowance = z3.If(z3.ULE(t.max_snd_wnd, acked), t.max_snd_wnd, acked)
+            in_range = z3.And(seq_le(t.snd_una - allowance, seg.ack), seq_le(seg.ack, t.snd_nxt))
             challenge = z3.And(pc, z3.Not(sr), z3.Not(in_range))
             self.out.emit(challenge, self.ack_segment(t))
             go = z3.And(go, z3.Not(challenge))
@@ -618,6 +643,9 @@ class Handlers(Endpoint):
         urgent = z3.And(pc, body.urg, receiving, seq_gt(up, t.rcv_up))
         t = ite(urgent, replace(t, rcv_up=up), t)
         self.reply(urgent, Reply.URGENT)
+        if self.cfg.linux:
+            ignored_all = is_state(st, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK)
+            pc = z3.And(pc, z3.Not(z3.And(ignored_all, seq_le(t.rcv_nxt, seg.seq))))
         gap = z3.And(pc, body.seq != t.rcv_nxt)
         ack_gap = z3.And(gap, z3.Or(body.length != 0, body.fin))
         at = z3.And(pc, body.seq == t.rcv_nxt)
@@ -635,7 +663,12 @@ class Handlers(Endpoint):
         ignored = z3.And(at, text, z3.Not(receiving))
         t1 = ite(discard, t_discard, ite(queue, t_queue, t))
         fin = z3.And(at, z3.Not(ignored), body.fin)
-        t1 = self.eighth_check_fin(fin, t1)
+        if self.cfg.linux:
+            tw_fin = z3.And(fin, is_state(st, S.TIME_WAIT))
+            t1 = ite(tw_fin, self.arm(tw_fin, t1, TimerKind.TIME_WAIT), t1)
+            t1 = self.eighth_check_fin(z3.And(fin, z3.Not(tw_fin)), t1)
+        else:
+            t1 = self.eighth_check_fin(fin, t1)
         ack_more = z3.Or(ack_gap, discard, queue, fin)
         return t1, ack_more
 

@@ -155,7 +155,8 @@ def syn_sent_state(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
     if seq_gt(tcb.snd_una, tcb.iss):
         tcb = replace(tcb, state=S.ESTABLISHED)
         tcb = disarm_retransmission(tcb, out)
-        text_or_controls = bool(seg.payload) or seg.fin or seg.urg
+        # Linux (without TCP Fast Open) takes no text, FIN or URG from a SYN,ACK.
+        text_or_controls = (bool(seg.payload) or seg.fin or seg.urg) and not tcb.cfg.linux
         if not text_or_controls:
             emit(out, ack_segment(tcb))
             return transmit(tcb, out)
@@ -199,6 +200,12 @@ def other_states(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
             return handled
         body, ack_needed = handled, False
     else:
+        if (
+            tcb.cfg.linux
+            and tcb.state is not S.TIME_WAIT
+            and not (seg.has_ack or seg.rst or seg.syn)
+        ):
+            return tcb  # Linux: dropped before any check (SKB_DROP_REASON_TCP_FLAGS)
         checked = _first_check_sequence(tcb, seg, out)
         if checked is None:
             return tcb
@@ -206,6 +213,9 @@ def other_states(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
         after_rst = _second_check_rst(tcb, seg, out)
         if after_rst is None or after_rst is not tcb:
             return after_rst if after_rst is not None else tcb
+        if tcb.cfg.linux:
+            # Linux tests the header's SYN bit, even when the SYN lies before RCV.NXT.
+            body = replace(body, syn=seg.syn and not _simultaneous_open_synack(tcb, seg))
         after_syn = _fourth_check_syn(tcb, body, out)
         if after_syn is not tcb:
             return after_syn if after_syn is not None else tcb
@@ -275,6 +285,9 @@ def _linux_request_sock(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb | _Ide
         if not seg.rst:
             emit(out, ack_segment(tcb))
         return tcb
+    if seg.rst and seg.seq != tcb.rcv_nxt:
+        emit(out, ack_segment(tcb))  # RFC 5961 3.2 challenge ACK; the request stays
+        return tcb
     syn = seg.syn and seg.seq != tcb.irs  # a SYN at IRS lies before the window: cut off
     if seg.rst or syn:
         if not seg.rst:
@@ -319,8 +332,14 @@ def _first_check_sequence(
     """
     wnd = tcb.rcv_wnd
     urg = seg.urg
-    if not _simultaneous_open_synack(tcb, seg) and not acceptable(
-        tcb.rcv_nxt, wnd, seg.seq, seg.seg_len
+    linux_test = tcb.cfg.linux and tcb.state is not S.TIME_WAIT
+    if not (
+        _simultaneous_open_synack(tcb, seg)
+        or (
+            _linux_sequence_ok(tcb, seg)
+            if linux_test
+            else acceptable(tcb.rcv_nxt, wnd, seg.seq, seg.seg_len)
+        )
     ):
         if wnd == 0 and seg.seq == tcb.rcv_nxt:
             # "special allowance should be made to accept valid ACKs, URGs, and
@@ -340,7 +359,22 @@ def _first_check_sequence(
     body = _Idealized(seg.seq, seg.payload, seg.fin, urg, seg.syn)
     if seq_lt(body.seq, tcb.rcv_nxt):
         body = _trim_front(body, seq_sub(tcb.rcv_nxt, body.seq))
-    return _trim_to_window(tcb, body), False
+    body = _trim_to_window(tcb, body)
+    # Linux accepts a segment whose text lies wholly outside the window and
+    # then drops the text with an ACK (tcp_data_queue(), out_of_window).
+    lost = linux_test and bool(seg.payload or seg.fin) and not (body.text or body.fin)
+    return body, lost
+
+
+def _linux_sequence_ok(tcb: Tcb, seg: Segment) -> bool:
+    """Linux tcp_sequence(): SEG.SEQ =< RCV.NXT + RCV.WND and SEG.SEQ + SEG.LEN >= RCV.NXT.
+
+    Unlike Table 6 it includes the right edge and any segment that reaches
+    RCV.NXT; the text outside the window is dropped later, with an ACK.
+    """
+    return seq_le(seg.seq, rcv_window_end(tcb)) and seq_le(
+        tcb.rcv_nxt, seq_add(seg.seq, seg.seg_len)
+    )
 
 
 def _simultaneous_open_synack(tcb: Tcb, seg: Segment) -> bool:
@@ -441,7 +475,8 @@ def _fifth_check_ack(tcb: Tcb, seg: Segment, out: list[Output]) -> tuple[Tcb, bo
             snd_wl2=seg.ack,
         )
     elif tcb.cfg.rfc5961 and not (
-        seq_le(seq_sub(tcb.snd_una, tcb.max_snd_wnd), seg.ack) and seq_le(seg.ack, tcb.snd_nxt)
+        seq_le(seq_sub(tcb.snd_una, _old_ack_allowance(tcb)), seg.ack)
+        and seq_le(seg.ack, tcb.snd_nxt)
     ):
         emit(out, ack_segment(tcb))  # RFC 5961 5.2
         return None
@@ -449,6 +484,21 @@ def _fifth_check_ack(tcb: Tcb, seg: Segment, out: list[Output]) -> tuple[Tcb, bo
     if dropped:
         return None
     return _ack_per_state(tcb, out)
+
+
+def _old_ack_allowance(tcb: Tcb) -> int:
+    """How far below SND.UNA an ACK may lie before it gets a challenge ACK.
+
+    RFC 5961 5.2 says MAX.SND.WND.  Linux's tcp_ack() takes the smaller of
+    max_window and bytes_acked, the octets of ours acknowledged so far: the
+    SYN counts for an active open, not for a passive one (the child socket
+    starts with SND.UNA = ISS + 1), so a fresh passive connection challenges
+    every ACK below SND.UNA.
+    """
+    if not tcb.cfg.linux:
+        return tcb.max_snd_wnd
+    acked = seq_sub(tcb.snd_una, tcb.iss) - tcb.passive_open
+    return min(tcb.max_snd_wnd, acked)
 
 
 def _established_ack(tcb: Tcb, seg: Segment, out: list[Output]) -> tuple[Tcb, bool]:
@@ -524,6 +574,9 @@ def enter_time_wait(tcb: Tcb, out: list[Output], fin_to_ack: bool = False) -> Tc
     return arm(tcb, TimerKind.TIME_WAIT, out)
 
 
+FIN_RECEIVED_LINUX = (S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK)
+
+
 def _text_and_fin(tcb: Tcb, seg: Segment, body: _Idealized, out: list[Output]) -> tuple[Tcb, bool]:
     """Sixth (URG), seventh (text) and eighth (FIN) steps.  Returns (tcb, ack owed)."""
     state = tcb.state
@@ -533,6 +586,10 @@ def _text_and_fin(tcb: Tcb, seg: Segment, body: _Idealized, out: list[Output]) -
         if seq_gt(up, tcb.rcv_up):
             tcb = replace(tcb, rcv_up=up)
             out.append(Signal(Reply.URGENT))
+    if tcb.cfg.linux and state in FIN_RECEIVED_LINUX and seq_le(tcb.rcv_nxt, seg.seq):
+        # Linux (tcp_rcv_state_process()): once the peer's FIN is in, a segment
+        # at or above RCV.NXT is not looked at for text or FIN: no ACK.
+        return tcb, False
     if body.seq != tcb.rcv_nxt:
         # RFC-AMBIGUITY / SHLD-31: segments beginning above RCV.NXT "SHOULD be
         # held for later processing".  The model holds none: their text and FIN
@@ -559,6 +616,10 @@ def _text_and_fin(tcb: Tcb, seg: Segment, body: _Idealized, out: list[Output]) -
         # RFC-AMBIGUITY: the text is ignored, but RCV.NXT does not cover it, so
         # the FIN behind it (if any) is not at RCV.NXT and is ignored as well.
         return tcb, False
+    if body.fin and tcb.cfg.linux and state is S.TIME_WAIT:
+        # Linux (tcp_timewait_state_process()): ACKed with the TIME-WAIT ACK,
+        # RCV.NXT stays where the first FIN put it.
+        return arm(tcb, TimerKind.TIME_WAIT, out), True
     if body.fin:
         tcb = _eighth_check_fin(tcb, out)
         ack_needed = True

@@ -62,9 +62,10 @@ PROFILE_RULES: dict[Profile, tuple[tuple[str, str], ...]] = {
             "RFC 5961 section 4.2; RFC 9293 3.10.7.4 fourth step; Linux tcp_validate_incoming()",
         ),
         (
-            "ACK outside [SND.UNA - MAX.SND.WND, SND.NXT]: discard and send an ACK",
-            "RFC 5961 section 5.2 (MAY-12); Linux tcp_ack(): an ACK older than "
-            "SND.UNA - max_window gets a challenge ACK",
+            "ACK outside [SND.UNA - min(MAX.SND.WND, octets of ours ACKed), SND.NXT]: discard "
+            "and send an ACK (the SYN counts as acked only for an active open)",
+            "RFC 5961 section 5.2 (MAY-12); Linux tcp_ack(): max_window = min(max_window, "
+            "bytes_acked), an older ACK gets a challenge ACK",
         ),
         (
             "RST with an acceptable ACK in SYN-SENT signals 'connection refused' (ECONNREFUSED)",
@@ -99,8 +100,8 @@ PROFILE_RULES: dict[Profile, tuple[tuple[str, str], ...]] = {
         (
             "Passive SYN-RECEIVED: an acceptable RST, or a SYN with SEG.SEQ != IRS, drops the "
             "request (back to LISTEN); the SYN is answered with the reset built from the "
-            "segment (as in CLOSED); no RFC 5961 challenge ACK; a segment without ACK is "
-            "then dropped silently",
+            "segment (as in CLOSED); a RST with SEG.SEQ != RCV.NXT gets a challenge ACK and "
+            "the request stays; a segment without ACK is then dropped silently",
             "Linux tcp_check_req() embryonic_reset, tcp_v4_send_reset()",
         ),
         (
@@ -108,6 +109,35 @@ PROFILE_RULES: dict[Profile, tuple[tuple[str, str], ...]] = {
             "(text or FIN) is answered by a challenge ACK and not taken (the model stays in "
             "SYN-RECEIVED; Linux has made the child socket, still in SYN-RECV)",
             "Linux tcp_check_req() cuts the SYN, the child's tcp_validate_incoming() sees th->syn",
+        ),
+        (
+            "States other than TIME-WAIT: the sequence test is SEG.SEQ =< RCV.NXT + RCV.WND "
+            "and SEG.SEQ + SEG.LEN >= RCV.NXT (the right edge included); text or FIN outside "
+            "the window is then dropped with an ACK",
+            "Linux tcp_sequence(); tcp_data_queue() out_of_window",
+        ),
+        (
+            "A segment with none of ACK, RST, SYN is dropped before any check (no ACK), except "
+            "in TIME-WAIT",
+            "Linux tcp_rcv_established() / tcp_rcv_state_process(): SKB_DROP_REASON_TCP_FLAGS",
+        ),
+        (
+            "The SYN check looks at the header's SYN bit, even when the SYN lies before RCV.NXT "
+            "(a challenge ACK)",
+            "Linux tcp_validate_incoming(): th->syn",
+        ),
+        (
+            "SYN-SENT: text, FIN and URG on the SYN,ACK are not taken; only the SYN is ACKed",
+            "Linux tcp_rcv_synsent_state_process() (no TCP Fast Open)",
+        ),
+        (
+            "TIME-WAIT: a FIN at RCV.NXT is answered with the TIME-WAIT ACK; RCV.NXT stays",
+            "Linux tcp_timewait_state_process(): TCP_TW_ACK",
+        ),
+        (
+            "CLOSE-WAIT, CLOSING, LAST-ACK: a segment at or above RCV.NXT is not looked at for "
+            "text or FIN, so a second FIN gets no ACK",
+            "Linux tcp_rcv_state_process(): the peer's FIN is in, 'break' before tcp_data_queue()",
         ),
     ),
 }
