@@ -238,7 +238,9 @@ def call_allowed(call: CallName, states: frozenset[State]) -> bool:
     """Calls a real socket can make with the meaning the model gives them."""
     if call in (CallName.SEND, CallName.SHUTDOWN):
         return states <= {State.ESTABLISHED, State.CLOSE_WAIT}
-    return states <= SYNCHRONIZED
+    # In TIME-WAIT the connection no longer belongs to the socket (a timewait
+    # socket has taken over), so close() cannot abort it.
+    return states <= SYNCHRONIZED - {State.TIME_WAIT}
 
 
 def holds_gap(seg: Segment, tcb: Tcb) -> bool:

@@ -222,6 +222,9 @@ class Handlers(Endpoint):
         st = t.state
         self.reply(z3.And(pc, is_state(st, S.CLOSED)), Reply.ERROR_DOES_NOT_EXIST)
         quiet = z3.And(pc, is_state(st, S.CLOSING, S.LAST_ACK, S.TIME_WAIT))
+        if self.cfg.linux:
+            unread = z3.And(quiet, z3.Not(is_state(st, S.TIME_WAIT)), t.rcv_buf != 0)
+            self.out.emit(unread, self.abort_reset(t))
         self.reply(quiet, Reply.OK)
         t1 = self.delete_tcb(quiet, t)
         rest = z3.And(pc, z3.Not(is_state(st, S.CLOSED, S.CLOSING, S.LAST_ACK, S.TIME_WAIT)))
@@ -368,6 +371,9 @@ class Handlers(Endpoint):
             reborn, taken = self.linux_time_wait_syn(pc, t, seg)
             result = ite(taken, reborn, t)
             pc = z3.And(pc, z3.Not(taken))
+            tw = z3.And(pc, is_state(t.state, S.TIME_WAIT))
+            result = ite(tw, self.linux_time_wait(tw, t, seg), result)
+            pc = z3.And(pc, z3.Not(tw))
         req: B = FALSE
         if self.cfg.linux:
             req = z3.And(pc, is_state(t.state, S.SYN_RECEIVED), t.passive_open)
@@ -420,6 +426,18 @@ class Handlers(Endpoint):
         self.disarm_all(reborn, t)
         listener = empty_tcb(S.LISTEN, passive_open=True)
         return ite(reborn, self.listen_state(reborn, listener, seg, iss), t), taken
+
+    def linux_time_wait(self, pc: B, t: SymTcb, seg: SymSeg) -> SymTcb:
+        """`arrives._linux_time_wait` (tcp_timewait_state_process())."""
+        bare = z3.And(seg.seq == t.rcv_nxt, z3.Or(seg.seg_len == 0, seg.rst))
+        kill = z3.And(pc, bare, seg.rst)
+        t_kill = self.delete_tcb(kill, t)
+        quiet = z3.And(pc, bare, z3.Not(seg.rst))
+        other = z3.And(pc, z3.Not(bare), z3.Not(seg.rst))
+        self.out.emit(other, self.ack_segment(t))
+        rearm = z3.Or(quiet, z3.And(other, seg.ack_bit))
+        t_rearm = self.arm(rearm, t, TimerKind.TIME_WAIT)
+        return ite(kill, t_kill, ite(rearm, t_rearm, t))
 
     def linux_request_sock(self, pc: B, t: SymTcb, seg: SymSeg) -> tuple[SymTcb, B, Body]:
         """`arrives._linux_request_sock`: returns (tcb, continue at the fifth step, body)."""
@@ -478,6 +496,7 @@ class Handlers(Endpoint):
         zero = Body(seg.seq, bv(0), FALSE, seg.urg, FALSE)
         lost = z3.And(
             linux_test,
+            z3.Not(self.linux_fin_received_ignores(t, seg)),
             z3.Or(seg.length != 0, seg.fin),
             body.length == 0,
             z3.Not(body.fin),
@@ -643,9 +662,19 @@ class Handlers(Endpoint):
         urgent = z3.And(pc, body.urg, receiving, seq_gt(up, t.rcv_up))
         t = ite(urgent, replace(t, rcv_up=up), t)
         self.reply(urgent, Reply.URGENT)
+        reset: B = FALSE
+        t_reset = t
         if self.cfg.linux:
-            ignored_all = is_state(st, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK)
-            pc = z3.And(pc, z3.Not(z3.And(ignored_all, seq_le(t.rcv_nxt, seg.seq))))
+            pc = z3.And(pc, z3.Not(self.linux_fin_received_ignores(t, seg)))
+            reset = z3.And(
+                pc,
+                is_state(st, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK),
+                seq_gt(seg.seq + seg.length, t.rcv_nxt),
+            )
+            self.out.emit(reset, self.reset_for(seg))
+            self.reply(reset, Reply.CONNECTION_RESET)
+            t_reset = self.delete_tcb(reset, t)
+            pc = z3.And(pc, z3.Not(reset))
         gap = z3.And(pc, body.seq != t.rcv_nxt)
         ack_gap = z3.And(gap, z3.Or(body.length != 0, body.fin))
         at = z3.And(pc, body.seq == t.rcv_nxt)
@@ -663,14 +692,15 @@ class Handlers(Endpoint):
         ignored = z3.And(at, text, z3.Not(receiving))
         t1 = ite(discard, t_discard, ite(queue, t_queue, t))
         fin = z3.And(at, z3.Not(ignored), body.fin)
-        if self.cfg.linux:
-            tw_fin = z3.And(fin, is_state(st, S.TIME_WAIT))
-            t1 = ite(tw_fin, self.arm(tw_fin, t1, TimerKind.TIME_WAIT), t1)
-            t1 = self.eighth_check_fin(z3.And(fin, z3.Not(tw_fin)), t1)
-        else:
-            t1 = self.eighth_check_fin(fin, t1)
+        t1 = self.eighth_check_fin(fin, t1)
         ack_more = z3.Or(ack_gap, discard, queue, fin)
-        return t1, ack_more
+        return ite(reset, t_reset, t1), ack_more
+
+    def linux_fin_received_ignores(self, t: SymTcb, seg: SymSeg) -> B:
+        """`arrives._linux_fin_received_ignores`."""
+        return z3.And(
+            is_state(t.state, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK), seq_le(t.rcv_nxt, seg.seq)
+        )
 
     def eighth_check_fin(self, pc: B, t: SymTcb) -> SymTcb:
         self.reply(pc, Reply.CONNECTION_CLOSING)

@@ -194,6 +194,7 @@ def other_states(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
         reborn = _linux_time_wait_syn(tcb, seg, out)
         if reborn is not None:
             return reborn
+        return _linux_time_wait(tcb, seg, out)
     if tcb.cfg.linux and tcb.state is S.SYN_RECEIVED and tcb.passive_open:
         handled = _linux_request_sock(tcb, seg, out)
         if isinstance(handled, Tcb):
@@ -262,6 +263,24 @@ def _linux_time_wait_syn(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb | Non
     listener = replace(listening(tcb), iss_pool=(iss, *tcb.iss_pool))
     reborn = listen_state(listener, seg, out)
     return reborn
+
+
+def _linux_time_wait(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
+    """Linux profile: TIME-WAIT is a timewait socket (tcp_timewait_state_process()).
+
+    A bare ACK (zero length) at RCV.NXT restarts the 2 MSL wait, a RST at
+    RCV.NXT ends it (net.ipv4.tcp_rfc1337=0); any other segment but a RST is
+    answered with the TIME-WAIT ACK, which restarts the wait if it carries
+    an ACK; any other RST is ignored.
+    """
+    if seg.seq == tcb.rcv_nxt and (seg.seg_len == 0 or seg.rst):
+        if seg.rst:
+            return delete_tcb(tcb, out)
+        return arm(tcb, TimerKind.TIME_WAIT, out)
+    if seg.rst:
+        return tcb
+    emit(out, ack_segment(tcb))
+    return arm(tcb, TimerKind.TIME_WAIT, out) if seg.has_ack else tcb
 
 
 def _linux_request_sock(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb | _Idealized:
@@ -362,7 +381,12 @@ def _first_check_sequence(
     body = _trim_to_window(tcb, body)
     # Linux accepts a segment whose text lies wholly outside the window and
     # then drops the text with an ACK (tcp_data_queue(), out_of_window).
-    lost = linux_test and bool(seg.payload or seg.fin) and not (body.text or body.fin)
+    lost = (
+        linux_test
+        and bool(seg.payload or seg.fin)
+        and not (body.text or body.fin)
+        and not _linux_fin_received_ignores(tcb, seg)
+    )
     return body, lost
 
 
@@ -577,6 +601,10 @@ def enter_time_wait(tcb: Tcb, out: list[Output], fin_to_ack: bool = False) -> Tc
 FIN_RECEIVED_LINUX = (S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK)
 
 
+def _linux_fin_received_ignores(tcb: Tcb, seg: Segment) -> bool:
+    return tcb.cfg.linux and tcb.state in FIN_RECEIVED_LINUX and seq_le(tcb.rcv_nxt, seg.seq)
+
+
 def _text_and_fin(tcb: Tcb, seg: Segment, body: _Idealized, out: list[Output]) -> tuple[Tcb, bool]:
     """Sixth (URG), seventh (text) and eighth (FIN) steps.  Returns (tcb, ack owed)."""
     state = tcb.state
@@ -586,10 +614,20 @@ def _text_and_fin(tcb: Tcb, seg: Segment, body: _Idealized, out: list[Output]) -
         if seq_gt(up, tcb.rcv_up):
             tcb = replace(tcb, rcv_up=up)
             out.append(Signal(Reply.URGENT))
-    if tcb.cfg.linux and state in FIN_RECEIVED_LINUX and seq_le(tcb.rcv_nxt, seg.seq):
+    if _linux_fin_received_ignores(tcb, seg):
         # Linux (tcp_rcv_state_process()): once the peer's FIN is in, a segment
         # at or above RCV.NXT is not looked at for text or FIN: no ACK.
         return tcb, False
+    if (
+        tcb.cfg.linux
+        and state in FIN_RECEIVED_LINUX
+        and seq_gt(seq_add(seg.seq, len(seg.payload)), tcb.rcv_nxt)
+    ):
+        # ... and text beyond RCV.NXT after the FIN resets the connection
+        # (RCV_SHUTDOWN: tcp_reset(), and the segment is answered with a RST).
+        emit(out, reset_for(seg))
+        out.append(Signal(Reply.CONNECTION_RESET))
+        return delete_tcb(tcb, out), False
     if body.seq != tcb.rcv_nxt:
         # RFC-AMBIGUITY / SHLD-31: segments beginning above RCV.NXT "SHOULD be
         # held for later processing".  The model holds none: their text and FIN
@@ -616,10 +654,6 @@ def _text_and_fin(tcb: Tcb, seg: Segment, body: _Idealized, out: list[Output]) -
         # RFC-AMBIGUITY: the text is ignored, but RCV.NXT does not cover it, so
         # the FIN behind it (if any) is not at RCV.NXT and is ignored as well.
         return tcb, False
-    if body.fin and tcb.cfg.linux and state is S.TIME_WAIT:
-        # Linux (tcp_timewait_state_process()): ACKed with the TIME-WAIT ACK,
-        # RCV.NXT stays where the first FIN put it.
-        return arm(tcb, TimerKind.TIME_WAIT, out), True
     if body.fin:
         tcb = _eighth_check_fin(tcb, out)
         ack_needed = True

@@ -140,6 +140,9 @@ def abort_call(tcb: Tcb, call: AbortCall, out: list[Output]) -> Tcb:
         _reply(out, Reply.ERROR_DOES_NOT_EXIST)
         return tcb
     if state in (S.CLOSING, S.LAST_ACK, S.TIME_WAIT):
+        if tcb.cfg.linux and tcb.rcv_buf and state is not S.TIME_WAIT:
+            # Linux tcp_close(): closing with unread data resets (RFC 2525 2.17).
+            emit(out, abort_reset(tcb))
         _reply(out, Reply.OK)
         return delete_tcb(tcb, out)
     if state not in (S.LISTEN, S.SYN_SENT):

@@ -131,13 +131,24 @@ PROFILE_RULES: dict[Profile, tuple[tuple[str, str], ...]] = {
             "Linux tcp_rcv_synsent_state_process() (no TCP Fast Open)",
         ),
         (
-            "TIME-WAIT: a FIN at RCV.NXT is answered with the TIME-WAIT ACK; RCV.NXT stays",
-            "Linux tcp_timewait_state_process(): TCP_TW_ACK",
+            "TIME-WAIT is a timewait socket: a zero-length segment or RST at RCV.NXT restarts "
+            "the wait or ends it; any other non-RST segment gets the TIME-WAIT ACK; other RSTs "
+            "are ignored",
+            "Linux tcp_timewait_state_process() (TCP_TW_ACK, net.ipv4.tcp_rfc1337=0)",
         ),
         (
             "CLOSE-WAIT, CLOSING, LAST-ACK: a segment at or above RCV.NXT is not looked at for "
             "text or FIN, so a second FIN gets no ACK",
             "Linux tcp_rcv_state_process(): the peer's FIN is in, 'break' before tcp_data_queue()",
+        ),
+        (
+            "CLOSE-WAIT, CLOSING, LAST-ACK: text from below RCV.NXT that reaches beyond it "
+            "resets the connection and is answered with a RST",
+            "Linux tcp_rcv_state_process(): RCV_SHUTDOWN, tcp_reset()",
+        ),
+        (
+            "ABORT in CLOSING or LAST-ACK with text the user has not received sends the RST",
+            "Linux tcp_close(): data_was_unread, tcp_send_active_reset() (RFC 2525 2.17)",
         ),
     ),
 }
