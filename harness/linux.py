@@ -69,6 +69,7 @@ class LinuxTarget:
         self.notes: list[str] = []
         self.delivered: list[Deliver] = []
         self.waiting = False
+        self.recv_pending = False
 
     # -------------------------------------------------------------- setup
 
@@ -87,6 +88,7 @@ class LinuxTarget:
         self.port = 20000 + n % 40000
         self.peer_port = 1024 + (n * 7919) % 60000
         self.packets, self.notes, self.delivered, self.waiting = [], [], [], False
+        self.recv_pending = False
         sock = self.ns.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -151,6 +153,7 @@ class LinuxTarget:
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 conn.close()
                 self.conn = None
+                self.recv_pending = False
         except OSError as exc:
             self.notes.append(f"{call}: errno {errno.errorcode.get(exc.errno or 0, exc.errno)}")
 
@@ -158,8 +161,16 @@ class LinuxTarget:
         try:
             data = conn.recv(65536)
         except BlockingIOError:
-            self.notes.append("recv(): EAGAIN (nothing queued)")
+            # The model's RECEIVE stays pending until text (or the FIN)
+            # arrives; a blocked read() does the same, so keep reading.
+            self.notes.append("recv(): nothing queued yet, the read stays pending")
+            self.recv_pending = True
             return
+        except OSError as exc:
+            self.recv_pending = False
+            self.notes.append(f"recv(): errno {errno.errorcode.get(exc.errno or 0, exc.errno)}")
+            return
+        self.recv_pending = False
         self.notes.append(f"recv(): {len(data)} octets" if data else "recv(): 0 (end of stream)")
         if data:
             self.delivered.append(Deliver(data))
@@ -202,6 +213,8 @@ class LinuxTarget:
             deadline = time.monotonic() + settle
         self.waiting = False
         self._accept()
+        if self.recv_pending and self.conn is not None:
+            self._recv(self.conn)
         delivered, self.delivered = tuple(self.delivered), []
         packets, self.packets = tuple(self.packets), []
         results, self.notes = tuple(self.notes), []

@@ -441,20 +441,22 @@ class Handlers(Endpoint):
 
     def linux_request_sock(self, pc: B, t: SymTcb, seg: SymSeg) -> tuple[SymTcb, B, Body]:
         """`arrives._linux_request_sock`: returns (tcb, continue at the fifth step, body)."""
-        bad_ack = z3.And(pc, seg.ack_bit, seg.ack != t.iss + 1)
-        self.out.emit(z3.And(bad_ack, z3.Not(seg.rst)), make_seg(rst=True, seq=seg.ack))
-        pc = z3.And(pc, z3.Not(bad_ack))
         in_win = self.linux_in_window(t, seg)
-        self.out.emit(z3.And(pc, z3.Not(in_win), z3.Not(seg.rst)), self.ack_segment(t))
+        rst = z3.And(pc, seg.rst)
+        back = z3.And(rst, seg.seq == t.rcv_nxt)
+        self.out.emit(z3.And(rst, seg.seq != t.rcv_nxt, in_win), self.ack_segment(t))
+        pc = z3.And(pc, z3.Not(seg.rst))
+        bad_ack = z3.And(pc, seg.ack_bit, seg.ack != t.iss + 1)
+        self.out.emit(bad_ack, make_seg(rst=True, seq=seg.ack))
+        pc = z3.And(pc, z3.Not(bad_ack))
+        self.out.emit(z3.And(pc, z3.Not(in_win)), self.ack_segment(t))
         pc = z3.And(pc, in_win)
-        challenge = z3.And(pc, seg.rst, seg.seq != t.rcv_nxt)
-        self.out.emit(challenge, self.ack_segment(t))
-        pc = z3.And(pc, z3.Not(challenge))
-        drop_req = z3.And(pc, z3.Or(seg.rst, z3.And(seg.syn, seg.seq != t.irs)))
-        self.out.emit(z3.And(drop_req, z3.Not(seg.rst)), self.reset_for(seg))
+        syn_drop = z3.And(pc, seg.syn, seg.seq != t.irs)
+        self.out.emit(syn_drop, self.reset_for(seg))
+        drop_req = z3.Or(back, syn_drop)
         self.disarm_all(drop_req, t)
         t1 = self.listening(drop_req, t)
-        pc = z3.And(pc, z3.Not(drop_req), seg.ack_bit)
+        pc = z3.And(pc, z3.Not(syn_drop), seg.ack_bit)
         self.out.emit(z3.And(pc, seg.syn), self.ack_segment(t))
         cont = z3.And(pc, z3.Not(seg.syn))
         body = Body(seg.seq, seg.length, seg.fin, seg.urg, FALSE)
@@ -503,7 +505,10 @@ class Handlers(Endpoint):
         )
         body = select_body(allowance, zero, body)
         cont = z3.Or(allowance, z3.And(pc, accept))
-        return cont, body, z3.Or(allowance, z3.And(z3.Not(allowance), lost))
+        owed = z3.Or(allowance, z3.And(z3.Not(allowance), lost))
+        if self.cfg.linux:
+            owed = z3.Or(owed, self.simultaneous_open_synack(t, seg))
+        return cont, body, owed
 
     def simultaneous_open_synack(self, t: SymTcb, seg: SymSeg) -> B:
         return z3.And(
@@ -584,6 +589,16 @@ class Handlers(Endpoint):
                 allowance = z3.If(z3.ULE(t.max_snd_wnd, acked), t.max_snd_wnd, acked)
             in_range = z3.And(seq_le(t.snd_una - allowance, seg.ack), seq_le(seg.ack, t.snd_nxt))
             challenge = z3.And(pc, z3.Not(sr), z3.Not(in_range))
+            if self.cfg.linux:
+                fast = z3.And(
+                    is_state(t.state, S.ESTABLISHED),
+                    z3.Not(z3.Or(seg.syn, seg.fin, seg.rst, seg.urg)),
+                    seg.seq == t.rcv_nxt,
+                    seg.length != 0,
+                    seq_le(seg.ack, t.snd_nxt),
+                    seg.wnd == t.snd_wnd,
+                )
+                challenge = z3.And(challenge, z3.Not(fast))
             self.out.emit(challenge, self.ack_segment(t))
             go = z3.And(go, z3.Not(challenge))
         t1 = ite(z3.And(sr, sr_ok), synced, t)

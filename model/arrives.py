@@ -288,29 +288,29 @@ def _linux_request_sock(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb | _Ide
 
     Returns the TCB when the segment ends here, or the idealized segment
     when it completes the handshake (it then goes on at the fifth step).
-    Linux's order differs from the RFC's: the ACK number first (before the
-    sequence number), then the sequence test, then RST and SYN together.
+    Linux's order differs from the RFC's: RST first (RFC 5961: reset only
+    at RCV.NXT, challenge ACK elsewhere in the window), then the ACK number
+    (before the sequence number), then the sequence test, then the SYN.
     """
     # NOT MODELLED: Linux answers a bare SYN at IRS with the SYN,ACK again, as
     # often as it comes (only tcp_invalid_ratelimit bounds it); the
     # retransmission-bounded claim would not hold.  The tests below answer
     # it with an ACK (no text) or drop it (text).
+    if seg.rst:
+        if seg.seq == tcb.rcv_nxt:
+            disarm_all(tcb, out)
+            return listening(tcb)
+        if _linux_in_window(tcb, seg):
+            emit(out, ack_segment(tcb))  # RFC 5961 3.2 challenge ACK; the request stays
+        return tcb
     if seg.has_ack and seg.ack != seq_add(tcb.iss, 1):
-        # The listener gets the segment and resets it (it ignores a RST).
-        if not seg.rst:
-            emit(out, Segment(Flags.RST, seg.ack))
+        emit(out, Segment(Flags.RST, seg.ack))  # from the listener; the request stays
         return tcb
     if not _linux_in_window(tcb, seg):
-        if not seg.rst:
-            emit(out, ack_segment(tcb))
+        emit(out, ack_segment(tcb))
         return tcb
-    if seg.rst and seg.seq != tcb.rcv_nxt:
-        emit(out, ack_segment(tcb))  # RFC 5961 3.2 challenge ACK; the request stays
-        return tcb
-    syn = seg.syn and seg.seq != tcb.irs  # a SYN at IRS lies before the window: cut off
-    if seg.rst or syn:
-        if not seg.rst:
-            emit(out, reset_for(seg))  # built from the segment, as in CLOSED
+    if seg.syn and seg.seq != tcb.irs:  # a SYN at IRS lies before the window: cut off
+        emit(out, reset_for(seg))  # built from the segment, as in CLOSED
         disarm_all(tcb, out)
         return listening(tcb)
     if not seg.has_ack:
@@ -381,6 +381,10 @@ def _first_check_sequence(
     body = _trim_to_window(tcb, body)
     # Linux accepts a segment whose text lies wholly outside the window and
     # then drops the text with an ACK (tcp_data_queue(), out_of_window).
+    if tcb.cfg.linux and _simultaneous_open_synack(tcb, seg):
+        # Linux passes it (tcp_validate_incoming()), and tcp_data_queue()
+        # then sees a segment wholly below RCV.NXT: a duplicate ACK.
+        return body, True
     lost = (
         linux_test
         and bool(seg.payload or seg.fin)
@@ -502,12 +506,34 @@ def _fifth_check_ack(tcb: Tcb, seg: Segment, out: list[Output]) -> tuple[Tcb, bo
         seq_le(seq_sub(tcb.snd_una, _old_ack_allowance(tcb)), seg.ack)
         and seq_le(seg.ack, tcb.snd_nxt)
     ):
+        if _linux_fast_path(tcb, seg):
+            # Header prediction takes the text first; the ACK for it is the
+            # only answer the old ACK gets.
+            return tcb, False
         emit(out, ack_segment(tcb))  # RFC 5961 5.2
         return None
     tcb, dropped = _established_ack(tcb, seg, out)
     if dropped:
         return None
     return _ack_per_state(tcb, out)
+
+
+def _linux_fast_path(tcb: Tcb, seg: Segment) -> bool:
+    """Linux tcp_rcv_established() header prediction for a text segment.
+
+    Flags ACK (PSH aside), SEG.SEQ = RCV.NXT, SEG.ACK not beyond SND.NXT,
+    the window unchanged: the text is queued before tcp_ack() looks at the
+    ACK, so a too-old ACK does not stop it.
+    """
+    return (
+        tcb.cfg.linux
+        and tcb.state is S.ESTABLISHED
+        and seg.bits & ~int(Flags.PSH) == int(Flags.ACK)
+        and seg.seq == tcb.rcv_nxt
+        and bool(seg.payload)
+        and seq_le(seg.ack, tcb.snd_nxt)
+        and seg.wnd == tcb.snd_wnd
+    )
 
 
 def _old_ack_allowance(tcb: Tcb) -> int:

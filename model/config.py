@@ -85,11 +85,12 @@ PROFILE_RULES: dict[Profile, tuple[tuple[str, str], ...]] = {
             "Linux tcp_rcv_state_process(), TCP_LISTEN (SKB_DROP_REASON_TCP_FLAGS)",
         ),
         (
-            "Passive SYN-RECEIVED (a request socket): SEG.ACK != ISS+1 is checked before the "
-            "sequence number; the listener answers <SEQ=SEG.ACK><CTL=RST> (nothing to a RST) "
+            "Passive SYN-RECEIVED (a request socket): a RST at RCV.NXT drops the request (back "
+            "to LISTEN), elsewhere in the window it gets a challenge ACK; then SEG.ACK != ISS+1 "
+            "is checked before the sequence number: the listener answers <SEQ=SEG.ACK><CTL=RST> "
             "and the request stays",
-            "Linux tcp_check_req() returns the listener; tcp_rcv_state_process() TCP_LISTEN "
-            "rejects the ACK, tcp_v4_send_reset()",
+            "Linux tcp_check_req(); tcp_rcv_state_process() TCP_LISTEN rejects the ACK, "
+            "tcp_v4_send_reset()",
         ),
         (
             "Passive SYN-RECEIVED: the sequence test is tcp_in_window(): SEG.SEQ = RCV.NXT "
@@ -98,10 +99,9 @@ PROFILE_RULES: dict[Profile, tuple[tuple[str, str], ...]] = {
             "Linux tcp_check_req(), tcp_in_window(), send_ack of the request socket",
         ),
         (
-            "Passive SYN-RECEIVED: an acceptable RST, or a SYN with SEG.SEQ != IRS, drops the "
-            "request (back to LISTEN); the SYN is answered with the reset built from the "
-            "segment (as in CLOSED); a RST with SEG.SEQ != RCV.NXT gets a challenge ACK and "
-            "the request stays; a segment without ACK is then dropped silently",
+            "Passive SYN-RECEIVED: a SYN with SEG.SEQ != IRS drops the request (back to "
+            "LISTEN) and is answered with the reset built from the segment (as in CLOSED); a "
+            "segment without ACK is then dropped silently",
             "Linux tcp_check_req() embryonic_reset, tcp_v4_send_reset()",
         ),
         (
@@ -149,6 +149,16 @@ PROFILE_RULES: dict[Profile, tuple[tuple[str, str], ...]] = {
         (
             "ABORT in CLOSING or LAST-ACK with text the user has not received sends the RST",
             "Linux tcp_close(): data_was_unread, tcp_send_active_reset() (RFC 2525 2.17)",
+        ),
+        (
+            "SYN-RECEIVED after a simultaneous open: the peer's SYN,ACK completes the "
+            "handshake and is answered with an ACK (its SYN lies below RCV.NXT)",
+            "Linux tcp_validate_incoming() lets it pass; tcp_data_queue() sends a duplicate ACK",
+        ),
+        (
+            "ESTABLISHED: a text segment with flags ACK at RCV.NXT and an unchanged window is "
+            "taken even when its ACK is too old for RFC 5961 5.2; its ACK is the only answer",
+            "Linux tcp_rcv_established() header prediction queues the text before tcp_ack()",
         ),
     ),
 }
