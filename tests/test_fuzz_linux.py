@@ -123,3 +123,39 @@ def test_malformed_or_foreign_packets_are_anomalies_not_crashes(linux: LinuxTarg
     assert "malformed packet" in str(linux.parse(b"\x45garbage"))
     other = encode(Packet("198.18.0.1", "198.18.0.2", 1, 2, Segment(Flags.ACK, 1)))
     assert "another connection" in str(linux.parse(other))
+
+
+FIN_ACK, SYN_FIN = int(Flags.FIN | Flags.ACK), int(Flags.SYN | Flags.FIN)
+ESTABLISH = (Inject(SYN, EXACT, EXACT), Inject(ACK, EXACT, EXACT))
+DEVIATIONS = {
+    # RFC 5961 5.2 with Linux's bound: a passive connection has acked no octet
+    # of ours, so an ACK one below SND.UNA gets a challenge ACK.
+    "old-ack-challenged": (*ESTABLISH, Inject(ACK, EXACT, Pick("old", 0))),
+    # tcp_sequence(): the right edge of the window is acceptable.
+    "right-edge-accepted": (*ESTABLISH, Inject(ACK, Pick("outside", 0), EXACT)),
+    # A segment with none of ACK, RST, SYN is dropped before the sequence test.
+    "flagless-dropped": (*ESTABLISH, Inject(0, Pick("outside", 2), EXACT)),
+    # LISTEN discards a SYN that carries FIN.
+    "syn-fin-in-listen": (Inject(SYN_FIN, EXACT, EXACT),),
+    # After the peer's FIN, a second FIN at RCV.NXT is not looked at.
+    "second-fin-ignored": (
+        *ESTABLISH,
+        Inject(FIN_ACK, EXACT, EXACT),
+        Inject(FIN_ACK, EXACT, EXACT),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEVIATIONS))
+def test_linux_deviation_is_in_the_linux_profile_and_not_in_rfc9293(
+    linux: LinuxTarget, name: str
+) -> None:
+    example = Example(Role.PASSIVE, 7000, 0, DEVIATIONS[name])
+    as_linux = run_example(linux, example, oracle_config(linux, Profile.LINUX))
+    assert as_linux.divergence is None, findings.chart(as_linux, windows=False)
+    as_rfc = run_example(linux, example, oracle_config(linux, Profile.RFC9293))
+    assert as_rfc.divergence is not None, findings.chart(as_rfc, windows=False)
+    consistent = consistent_under(as_rfc, oracle_config(linux, Profile.LINUX), linux.traits)
+    explanation = findings.explain(as_rfc.steps[-1], as_rfc, consistent)
+    assert explanation is not None and "RFC 9293 3.10.7" in explanation
+    assert "the linux profile" in explanation or "profile linux:" in explanation
