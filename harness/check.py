@@ -16,7 +16,7 @@ from synack.model.config import Profile, Variant
 from synack.model.network import NetworkConfig
 from synack.model.scenarios import DEFAULT_SCENARIOS, Scenario
 from synack.model.scenarios import get as get_scenario
-from synack.properties.catalogue import CATALOGUE, Property
+from synack.properties.catalogue import CATALOGUE, Property, deviation
 
 from .counterexample import chart, mermaid, run, step_to_json, system_to_json
 from .explore import Exploration, Limits, Progressing, explore
@@ -136,7 +136,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             break
     report = _report(results, profile, variant)
     _print_summary(console, results, props)
-    _print_counterexamples(console, results)
+    _print_counterexamples(console, results, profile)
     if args.out:
         _save_counterexamples(Path(args.out), report, console)
     write_json(args.json, report)
@@ -218,12 +218,17 @@ def _print_summary(
     console.print(grid)
 
 
-def _print_counterexamples(console: Console, results: list[tuple[Scenario, Exploration]]) -> None:
+def _print_counterexamples(
+    console: Console, results: list[tuple[Scenario, Exploration]], profile: Profile
+) -> None:
     for scenario, result in results:
         for violation in result.violations.values():
             steps = run(result.system, violation.path)
             console.rule(f"[red]{scenario.name}: {violation.property} VIOLATED")
             console.print(violation.message, markup=False)
+            known = deviation(violation.property, profile, scenario.name)
+            if known is not None:
+                console.print(f"documented deviation of the {profile.value} profile: {known.why}")
             console.print(chart(steps), markup=False, highlight=False, soft_wrap=True)
 
 
@@ -256,6 +261,9 @@ def _report(
                     "mermaid": mermaid(steps, f"{scenario.name}: {prop.name}"),
                     "chart": chart(steps),
                 }
+                known = deviation(prop.name, profile, scenario.name)
+                if known is not None:
+                    counterexample["deviation"] = known.why
             entry["properties"].append(
                 {
                     "name": prop.name,

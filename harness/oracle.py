@@ -199,11 +199,13 @@ class Oracle:
 
     def _learn(self, tcb: Tcb, observed: Observation) -> Tcb:
         """Take RCV.WND from the target's last segment (real stacks choose their windows)."""
-        if self.traits.exact_windows or not observed.segments:
+        # A RST's window field means nothing (Linux sends 0): only other segments say.
+        advertised = [s for s in observed.segments if not s.rst]
+        if self.traits.exact_windows or not advertised:
             return tcb
         if tcb.state in (State.CLOSED, State.LISTEN):
             return tcb
-        window = observed.segments[-1].wnd + len(tcb.rcv_buf)
+        window = advertised[-1].wnd + len(tcb.rcv_buf)
         if window == tcb.cfg.rcv_wnd:
             return tcb
         return replace(tcb, cfg=tcb.cfg.with_(rcv_wnd=min(window, 0xFFFF)))

@@ -661,7 +661,8 @@ class Handlers(Endpoint):
         last = z3.And(pc, is_state(st, S.LAST_ACK), counts)
         t_del = self.delete_tcb(last, t)
         result = ite(fw1, t_fw2, ite(z3.And(closing, counts), t_tw, ite(last, t_del, t)))
-        return result, z3.Or(closing, last)
+        stop = z3.Or(z3.And(closing, counts), last) if self.cfg.linux else z3.Or(closing, last)
+        return result, stop
 
     def enter_time_wait(self, pc: B, t: SymTcb, fin_to_ack: B) -> SymTcb:
         if self.cfg.variant is Variant.NO_TIME_WAIT:

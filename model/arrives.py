@@ -603,7 +603,9 @@ def _ack_per_state(tcb: Tcb, out: list[Output]) -> tuple[Tcb, bool]:
     if state is S.CLOSING:
         if _fin_counts_as_acked(tcb):
             return enter_time_wait(tcb, out), True
-        return tcb, True
+        # "otherwise, ignore the segment"; Linux instead goes on to the text
+        # step (tcp_rcv_state_process()), which ACKs a retransmitted FIN.
+        return tcb, not tcb.cfg.linux
     if state is S.LAST_ACK and _fin_counts_as_acked(tcb):
         return delete_tcb(tcb, out), True
     return tcb, False

@@ -58,6 +58,16 @@ class Expect:
     profile: Profile = Profile.RFC9293
 
 
+@dataclass(frozen=True)
+class Deviation:
+    """A profile that violates a property on a default scenario because the
+    stack it describes does: a finding about that stack, not a model bug."""
+
+    profile: Profile
+    scenario: str
+    why: str
+
+
 StateCheck = Callable[[System, SystemState], str | None]
 TransitionCheck = Callable[[System, SystemState, StepInfo, SystemState], str | None]
 
@@ -71,6 +81,7 @@ class Property:
     violated_by: tuple[Expect, ...]
     check_state: StateCheck | None = None
     check_transition: TransitionCheck | None = None
+    deviations: tuple[Deviation, ...] = ()
 
 
 # ------------------------------------------------------------- helpers
@@ -318,6 +329,16 @@ CATALOGUE: tuple[Property, ...] = (
         Kind.TRANSITION,
         (Expect(Variant.NO_TIME_WAIT, "lifecycle"),),
         check_transition=_time_wait_reacks_fin,
+        deviations=(
+            Deviation(
+                Profile.LINUX,
+                "simultaneous-close",
+                "Linux (tcp_rcv_state_process(), CLOSING): a segment that ACKs our FIN "
+                "moves to TIME-WAIT and is consumed without an ACK, even when it is the "
+                "peer's retransmitted FIN; the peer's next retransmission is ACKed from "
+                "TIME-WAIT.  Observed against the 6.18 kernel by synack fuzz.",
+            ),
+        ),
     ),
     Property(
         "no-stale-segment-accepted",
@@ -360,3 +381,11 @@ def get(name: str) -> Property:
         return BY_NAME[name]
     except KeyError:
         raise KeyError(f"unknown property {name!r} (known: {', '.join(BY_NAME)})") from None
+
+
+def deviation(name: str, profile: Profile, scenario: str) -> Deviation | None:
+    """The documented reason `profile` violates property `name` on `scenario`, if any."""
+    for known in BY_NAME[name].deviations:
+        if known.profile is profile and known.scenario == scenario:
+            return known
+    return None

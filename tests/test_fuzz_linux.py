@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from synack.harness import findings
-from synack.harness.fuzz import Example, Inject, Pick, Wait, consistent_under, run_example
+from synack.harness.fuzz import Call, Example, Inject, Pick, Wait, consistent_under, run_example
 from synack.harness.fuzzcmd import oracle_config
 from synack.harness.fuzzing import fuzz
 from synack.harness.linux import LinuxTarget
 from synack.harness.pcap import read_pcap
-from synack.harness.targets import Role
+from synack.harness.targets import CallName, Role
 from synack.model import Flags
 from synack.model.config import Profile
 from tests.test_fuzz import LIFECYCLE
@@ -137,6 +137,14 @@ DEVIATIONS = {
     "flagless-dropped": (*ESTABLISH, Inject(0, Pick("outside", 2), EXACT)),
     # LISTEN discards a SYN that carries FIN.
     "syn-fin-in-listen": (Inject(SYN_FIN, EXACT, EXACT),),
+    # CLOSING: the peer's retransmitted FIN that ACKs ours moves to TIME-WAIT
+    # without an ACK (the documented deviation of time-wait-reacks-fin).
+    "closing-fin-completes-silently": (
+        *ESTABLISH,
+        Call(CallName.SHUTDOWN),
+        Inject(FIN_ACK, EXACT, Pick("una")),
+        Inject(FIN_ACK, Pick("old", 0), EXACT),
+    ),
     # After the peer's FIN, a second FIN at RCV.NXT is not looked at.
     "second-fin-ignored": (
         *ESTABLISH,
