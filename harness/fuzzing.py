@@ -34,6 +34,9 @@ from .targets import Target
 
 BATCH = 200
 MAX_ACTIONS = 16
+RARE = 0.5
+"""The coverage score (sum of 1 / (1 + times seen) over an example's transitions)
+above which an example is reported to hypothesis.target."""
 
 
 class _Diverged(Exception):
@@ -174,7 +177,12 @@ def _fuzz(
                 campaign.anomalies.extend(run.anomalies)
                 fresh = sum(1.0 / (1 + campaign.coverage[label]) for label in run.coverage)
                 campaign.coverage.update(run.coverage)
-                steer(fresh, label="new transitions")
+                if fresh >= RARE:
+                    # Only examples that reached something rare are scored: scoring
+                    # every one made hypothesis's Pareto-front bookkeeping cost
+                    # more than running the examples (85 vs 155 examples/s, the
+                    # same coverage on the model).
+                    steer(fresh, label="new transitions")
                 campaign.seconds = time.monotonic() - start
                 if progress is not None:
                     progress(campaign)
