@@ -288,7 +288,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--variant", metavar="V", help="check the transition-relation claims on a broken variant"
     )
     parser.add_argument("--profile", default="rfc9293", metavar="P")
-    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="time for each row: a lemma, an invariants lemma, or a claim (120)",
+    )
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
 
 

@@ -203,6 +203,14 @@ def test_prove_reports_an_unfinished_proof_as_unknown() -> None:
     assert entry["result"] == "unknown" and "timeout" in entry["reason"]
 
 
+def test_prove_proves_the_endpoint_invariants_and_a_claim_under_linux() -> None:
+    result = synack("prove", "--profile", "linux", "--property", "ack-before-close", "--json", "-")
+    assert result.returncode == 0, result.stderr
+    rows = {r["name"]: r["result"] for r in json.loads(result.stdout)["results"]}
+    assert rows == {"endpoint-invariants": "proved", "ack-before-close": "proved"}
+
+
+@pytest.mark.slow
 def test_prove_proves_the_transition_relation_and_two_endpoint_claims_under_linux() -> None:
     """(rfc9293: the agreement tests of test_z3_relation.py and test_z3_pair.py.)"""
     names = [*relation.BY_NAME, *twoends.BY_NAME]

@@ -135,6 +135,12 @@ def test_a_counterexample_the_model_rejects_is_spurious() -> None:
 
 AGREEMENT_DEPTH = 4
 CONFIGS = [None, *Variant]
+SLOW = pytest.mark.slow
+
+
+def slow_except(variants: list[Variant | None], default: Variant | None) -> list[object]:
+    """Each variant a parameter; all but `default` in the slow run (`pytest -m slow`)."""
+    return [v if v is default else pytest.param(v, marks=SLOW) for v in variants]
 
 
 def explorer_violates(property_name: str, variant: Variant | None) -> bool:
@@ -147,7 +153,9 @@ def explorer_violates(property_name: str, variant: Variant | None) -> bool:
     return False
 
 
-@pytest.mark.parametrize("variant", CONFIGS, ids=lambda v: v.value if v else "spec")
+@pytest.mark.parametrize(
+    "variant", slow_except(CONFIGS, None), ids=lambda v: v.value if v else "spec"
+)
 def test_prover_and_explorer_agree(variant: Variant | None) -> None:
     """For every claim: refuted by the prover, with a run that replays in the model,
     exactly when the explorer violates the claim's catalogue property; proved
