@@ -55,8 +55,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {description}")
     if args.what == "profiles" and args.verbose:
         for profile in Profile:
-            for rule, source in PROFILE_RULES[profile]:
-                print(f"  {profile.value}: {rule}\n      source: {source}")
+            for rule in PROFILE_RULES[profile]:
+                print(f"  {profile.value} {rule.id}: {rule.behaviour}\n      source: {rule.source}")
     return EXIT_OK
 
 

@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from synack.model.config import PROFILE_RULES, Profile
-from synack.model.segment import Flags, Segment
-from synack.model.types import SYNCHRONIZED, State
+from synack.model.config import PROFILE_RULES, Config, Profile, Rule
+from synack.model.segment import Segment
 
 from .counterexample import segment_to_json
-from .fuzz import Run, StepRecord, example_from_json, example_to_json
+from .fuzz import Run, StepRecord, consistent_under, example_from_json, example_to_json
 from .pcap import write_pcap
+from .targets import Traits
 from .wire import Packet, encode
 
 Json = dict[str, Any]
@@ -106,11 +106,6 @@ RFC_TEXT = {
 }
 
 
-def _rule(index: int) -> str:
-    rule, source = PROFILE_RULES[Profile.LINUX][index]
-    return f"profile linux: {rule} ({source})"
-
-
 def rfc_section(record: StepRecord) -> str:
     """The part of RFC 9293 section 3.10 that says what should have happened."""
     states = set(record.states)
@@ -139,30 +134,39 @@ def rfc_section(record: StepRecord) -> str:
     )
 
 
-def explain(record: StepRecord, run: Run, linux_consistent: bool) -> str | None:
-    """The RFC 9293 text, and the profile rule if one describes what the target did."""
-    divergence = run.divergence
-    if divergence is None:
+def linux_rules(run: Run, linux_cfg: Config, traits: Traits) -> tuple[Rule, ...] | None:
+    """The linux profile's rules that explain what the target did in `run`.
+
+    None: the linux profile does not explain it either.  Otherwise a minimal
+    set of rules that does: the rules are switched off one at a time (the
+    later ones first) and stay off while the run remains explained, so every
+    rule returned is needed, and of two rules that explain the same thing
+    the one listed first in PROFILE_RULES is kept.
+    """
+    if not consistent_under(run, linux_cfg, traits):
+        return None
+    rules = PROFILE_RULES[Profile.LINUX]
+    off: frozenset[str] = frozenset()
+    for rule in reversed(rules):
+        trial = off | {rule.id}
+        if consistent_under(run, linux_cfg.with_(disabled=trial), traits):
+            off = trial
+    return tuple(rule for rule in rules if rule.id not in off)
+
+
+def explain(record: StepRecord, run: Run, rules: tuple[Rule, ...] | None) -> str | None:
+    """The RFC 9293 text, and the profile rules (`linux_rules`) that describe the target."""
+    if run.divergence is None:
         return None
     text = rfc_section(record)
-    synchronized = all(State(s) in SYNCHRONIZED for s in record.states)
-    observed = [Flags(s.bits & ~int(Flags.PSH)) for s in divergence.observed.segments]
-    sent = record.sent
-    rule: str | None = None
-    if sent is not None and synchronized and observed == [Flags.ACK]:
-        if sent.rst and not sent.syn:
-            rule = "challenge ACK instead: " + _rule(0)
-        elif sent.syn and not sent.rst:
-            rule = "challenge ACK instead: " + _rule(1)
-        elif sent.has_ack:
-            rule = "an ACK for an old ACK: " + _rule(2)
-    elif sent is None and record.action == "abort()" and observed == [Flags.RST | Flags.ACK]:
-        rule = "RST with ACK: " + _rule(4)
-    if rule is not None and linux_consistent:
-        return f"{text}; Linux sends {rule}"
-    if linux_consistent:
+    if rules is None:
+        return f"{text}; no profile describes what the target did"
+    if not rules:
         return f"{text}; the linux profile describes what the target did (--profile linux)"
-    return f"{text}; no profile describes what the target did"
+    named = "; ".join(
+        f"profile linux rule {r.id}: {r.behaviour} (source: {r.source})" for r in rules
+    )
+    return f"{text}. Linux follows {named}"
 
 
 # ------------------------------------------------------------------ files

@@ -16,7 +16,7 @@ from rich.table import Table
 from synack.model.config import Config, Profile
 
 from . import findings
-from .fuzz import Run, consistent_under, run_example
+from .fuzz import Run, run_example
 from .fuzzing import Campaign, fuzz
 from .oracle import EVENT_CLASSES
 from .output import write_json
@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def oracle_config(target: Target, profile: Profile) -> Config:
     """The oracle's model configuration; a real stack's windows and MSS are its own."""
-    cfg = fuzz_config(profile)
+    cfg = fuzz_config(profile).with_(listener_kept=target.traits.keeps_listener)
     if not target.traits.exact_windows:
         cfg = cfg.with_(rcv_wnd=0xFFFF, mss=536)
     return cfg
@@ -154,9 +154,8 @@ def _save_findings(
             continue
         stem = f"finding-{len(reports) + 1:02d}"
         linux_cfg = oracle_config(target, Profile.LINUX)
-        explanation = findings.explain(
-            run.steps[-1], run, consistent_under(run, linux_cfg, target.traits)
-        )
+        rules = findings.linux_rules(run, linux_cfg, target.traits)
+        explanation = findings.explain(run.steps[-1], run, rules)
         data = findings.save(
             out,
             stem,

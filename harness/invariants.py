@@ -133,19 +133,28 @@ LOCAL_CORE: tuple[Clause, ...] = (
             ),
             s.tcb.snd_una == s.tcb.iss
             if cfg.variant is Variant.TWO_WAY_HANDSHAKE
-            else z3.And(
-                is_state(s.tcb.state, *_syn_unacked_states(cfg)),
-                s.tcb.fin_sent,
+            else z3.If(
+                z3.And(
+                    z3.BoolVal(cfg.rule("simultaneous-ack-of-nothing")),
+                    z3.Not(s.tcb.passive_open),
+                ),
                 s.tcb.snd_una == s.tcb.iss,
-                s.tcb.snd_nxt == s.tcb.iss + 2,
-                s.tcb.snd_buf == 0,
+                z3.And(
+                    is_state(s.tcb.state, *_syn_unacked_states(cfg)),
+                    s.tcb.fin_sent,
+                    s.tcb.snd_una == s.tcb.iss,
+                    s.tcb.snd_nxt == s.tcb.iss + 2,
+                    s.tcb.snd_buf == 0,
+                ),
             ),
         ),
         "CTI: CLOSE in SYN-RECEIVED sends the FIN at once (3.10.4) and enters FIN-WAIT-1 "
         "with the SYN unacknowledged; a segment whose old ACK is ignored can then carry "
         "the peer's FIN, giving CLOSING with SND.UNA = ISS as well.  Under early-close, "
         "CTI: that CLOSING took such an ACK into TIME-WAIT.  Under two-way-handshake the "
-        "passive side is ESTABLISHED with its SYN unacknowledged, and anything can follow",
+        "passive side is ESTABLISHED with its SYN unacknowledged, and anything can follow; "
+        "so under linux for an active open, CTI: SYN-RECEIVED after a simultaneous open "
+        "took SEG.ACK = ISS (rule simultaneous-ack-of-nothing) into ESTABLISHED",
     ),
     Clause(
         "in-flight-is-queued-text",

@@ -36,6 +36,7 @@ REPLY_TIMEOUT = 0.05  # seconds to wait for a segment the oracle expects (replie
 SETTLE = 0.0005  # quiet time after the last packet before a collect ends
 TIMER_TIMEOUT = 3.5  # a wait(): the first SYN retransmission comes after 1 s
 PEER_MSS = 536
+RECV_LIMIT = 64  # recv() calls one RECEIVE makes at most
 
 LINUX_TRAITS = Traits(
     exact_windows=False,
@@ -44,6 +45,9 @@ LINUX_TRAITS = Traits(
     calls_in_any_state=False,
     holds_out_of_order=True,
     slow_waits=True,
+    keeps_listener=False,  # the listener is closed once the connection is accepted
+    varies=("header_prediction",),
+    congestion_control=True,
 )
 
 
@@ -158,22 +162,42 @@ class LinuxTarget:
             self.notes.append(f"{call}: errno {errno.errorcode.get(exc.errno or 0, exc.errno)}")
 
     def _recv(self, conn: socket.socket) -> None:
-        try:
-            data = conn.recv(65536)
-        except BlockingIOError:
+        """RECEIVE: everything queued, as the model hands over its whole buffer.
+
+        One recv() stops short of an urgent byte (tcp_recvmsg() ends a read at
+        the urgent mark, SO_OOBINLINE or not), so read until nothing is left.
+        """
+        data = b""
+        for _ in range(RECV_LIMIT):
+            try:
+                chunk = conn.recv(65536)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                self.recv_pending = False
+                name = errno.errorcode.get(exc.errno or 0, exc.errno)
+                self.notes.append(f"recv(): errno {name}")
+                return
+            data += chunk
+            if not chunk:
+                self.notes.append(
+                    "recv(): 0 (end of stream)"
+                    if not data
+                    else f"recv(): {len(data)} octets, then end of stream"
+                )
+                self.recv_pending = False
+                if data:
+                    self.delivered.append(Deliver(data))
+                return
+        if not data:
             # The model's RECEIVE stays pending until text (or the FIN)
             # arrives; a blocked read() does the same, so keep reading.
             self.notes.append("recv(): nothing queued yet, the read stays pending")
             self.recv_pending = True
             return
-        except OSError as exc:
-            self.recv_pending = False
-            self.notes.append(f"recv(): errno {errno.errorcode.get(exc.errno or 0, exc.errno)}")
-            return
         self.recv_pending = False
-        self.notes.append(f"recv(): {len(data)} octets" if data else "recv(): 0 (end of stream)")
-        if data:
-            self.delivered.append(Deliver(data))
+        self.notes.append(f"recv(): {len(data)} octets")
+        self.delivered.append(Deliver(data))
 
     def wait(self) -> None:
         self.waiting = True

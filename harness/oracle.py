@@ -222,7 +222,19 @@ class Oracle:
         if syn_seq is not None and tcb.state in NEW_ISS_STATES:
             tcb = replace(tcb, iss_pool=(syn_seq,))
         for before, after in self._timer_plans(tcb, event, waited, firings):
-            yield _run(tcb, (*before, *([event] if event is not None else []), *after))
+            events = (*before, *([event] if event is not None else []), *after)
+            yield _run(tcb, events)
+            for alternative in self._alternatives(tcb, event):
+                path = _run(alternative, events)
+                yield replace(path, before=tcb, after=replace(path.after, cfg=tcb.cfg))
+
+    def _alternatives(self, tcb: Tcb, event: Event | None) -> Iterator[Tcb]:
+        """`tcb` under each other value of the choices the target makes per text segment."""
+        if not isinstance(event, SegmentArrives) or not event.segment.payload:
+            return
+        for name in self.traits.varies:
+            flipped = not getattr(tcb.cfg, name)
+            yield replace(tcb, cfg=tcb.cfg.with_(**{name: flipped}))
 
     def _timer_plans(
         self, tcb: Tcb, event: Event | None, waited: bool, firings: bool

@@ -34,7 +34,7 @@ from synack.model import (
     closed,
     step,
 )
-from synack.model.ghost import App, count_transmissions
+from synack.model.ghost import App, answers_syn, count_transmissions
 from synack.model.seq import seq_ge, seq_sub
 from synack.properties.catalogue import transmissions_over_limit
 
@@ -186,7 +186,7 @@ def replay(
             tcb = replace(tcb, iss_pool=(isns[n - 1],))
         before = tcb
         tcb, outputs = step(tcb, event)
-        app = count_transmissions(app, tcb, outputs, cap=1 << 16)
+        app = count_transmissions(app, tcb, outputs, 1 << 16, answers_syn(before, event))
         shown = ", ".join(shown_output(o) for o in outputs if shown_output(o)) or "-"
         lines.append(f"{n}. {before.state} --{event_label(event)}--> {tcb.state}  [{shown}]")
         why = claim.concrete(before, event, tcb, outputs, app)

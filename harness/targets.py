@@ -101,6 +101,11 @@ class Traits:
     calls_in_any_state: bool  # application calls are meaningful before ESTABLISHED
     holds_out_of_order: bool  # text above RCV.NXT is queued (SHLD-31), not dropped
     slow_waits: bool = False  # `wait()` takes real time (seconds): generate waits rarely
+    keeps_listener: bool = True  # listen() goes on after accept() (Config.listener_kept)
+    congestion_control: bool = False  # a congestion window may hold new segments back
+    # Config choices the target makes afresh for each arriving text segment,
+    # invisibly to us: the oracle tries either value (Config.header_prediction).
+    varies: tuple[str, ...] = ()
 
 
 class Target(Protocol):

@@ -149,12 +149,16 @@ def build_step(
         new_iss=new_iss,
     )
     result = step(cfg, pre.tcb, event)
-    post = LocalState(result.tcb, *count_transmissions(pre, result))
+    answering: B = z3.BoolVal(False)
+    if seg is not None:
+        answering = z3.And(seg.syn, is_state(pre.tcb.state, S.SYN_RECEIVED))
+    post = LocalState(result.tcb, *count_transmissions(pre, result, answering))
     return LocalStep(action, pre, post, result, seg, length, new_iss, z3.And(*assumptions))
 
 
-def count_transmissions(pre: LocalState, result: StepResult) -> tuple[BV, BV, BV]:
-    """`ghost.count_transmissions` without the saturation (the proofs bound them)."""
+def count_transmissions(pre: LocalState, result: StepResult, answering: B) -> tuple[BV, BV, BV]:
+    """`ghost.count_transmissions` without the saturation (the proofs bound them);
+    `answering`: `ghost.answers_syn`."""
     one, zero = bv(1, RETRY_BITS), bv(0, RETRY_BITS)
     syn_tx, synack_tx, fin_tx = pre.syn_tx, pre.synack_tx, pre.fin_tx
     for guard, seg in result.outs.emitted():
@@ -163,8 +167,9 @@ def count_transmissions(pre: LocalState, result: StepResult) -> tuple[BV, BV, BV
         )
         syn_only = z3.And(syn_only, z3.Not(seg.psh))
         syn_tx += z3.If(z3.And(guard, syn_only), one, zero)
-        synack_tx += z3.If(z3.And(guard, z3.Not(syn_only), seg.syn, seg.ack_bit), one, zero)
-        fin_tx += z3.If(z3.And(guard, seg.fin), one, zero)
+        synack = z3.And(guard, z3.Not(syn_only), seg.syn, seg.ack_bit, z3.Not(answering))
+        synack_tx += z3.If(synack, one, zero)
+        fin_tx += z3.If(z3.And(guard, seg.fin, seg.length == 0), one, zero)
     t = result.tcb
     syn_sent = is_state(t.state, S.SYN_SENT)
     syn_tx = z3.If(syn_sent, syn_tx, zero)

@@ -186,7 +186,8 @@ class Handlers(Endpoint):
         )
         self.reply(closing, Reply.ERROR_CONNECTION_CLOSING)
         pend = z3.And(rest, t.rcv_buf == 0, z3.Not(closing))
-        t = ite(has, replace(t, rcv_buf=bv(0), recv_pending=FALSE), t)
+        t = ite(has, replace(t, rcv_buf=bv(0), recv_pending=FALSE, eof_queued=FALSE), t)
+        t = ite(closing, replace(t, eof_queued=FALSE), t)
         return ite(pend, replace(t, recv_pending=TRUE), t)
 
     def close_call(self, pc: B, t: SymTcb) -> SymTcb:
@@ -222,7 +223,7 @@ class Handlers(Endpoint):
         st = t.state
         self.reply(z3.And(pc, is_state(st, S.CLOSED)), Reply.ERROR_DOES_NOT_EXIST)
         quiet = z3.And(pc, is_state(st, S.CLOSING, S.LAST_ACK, S.TIME_WAIT))
-        if self.cfg.linux:
+        if self.cfg.rule("abort-unread-resets"):
             unread = z3.And(quiet, z3.Not(is_state(st, S.TIME_WAIT)), t.rcv_buf != 0)
             self.out.emit(unread, self.abort_reset(t))
         self.reply(quiet, Reply.OK)
@@ -289,7 +290,7 @@ class Handlers(Endpoint):
         rest = z3.And(pc, z3.Not(seg.rst))
         self.out.emit(z3.And(rest, seg.ack_bit), make_seg(rst=True, seq=seg.ack))
         go = z3.And(rest, z3.Not(seg.ack_bit), seg.syn)
-        if self.cfg.linux:
+        if self.cfg.rule("listen-syn-fin"):
             go = z3.And(go, z3.Not(seg.fin))
         two_way = self.cfg.variant is Variant.TWO_WAY_HANDSHAKE
         new = replace(
@@ -322,7 +323,8 @@ class Handlers(Endpoint):
         self.out.emit(z3.And(pc, bad_ack, z3.Not(seg.rst)), make_seg(rst=True, seq=seg.ack))
         pc = z3.And(pc, z3.Not(bad_ack))
         rst = z3.And(pc, seg.rst, ack_ok)
-        self.reply(rst, Reply.CONNECTION_REFUSED if self.cfg.linux else Reply.CONNECTION_RESET)
+        refused = self.cfg.rule("syn-sent-refused")
+        self.reply(rst, Reply.CONNECTION_REFUSED if refused else Reply.CONNECTION_RESET)
         t_rst = self.delete_tcb(rst, t)
         go = z3.And(pc, z3.Not(seg.rst), seg.syn)
         if unchecked:
@@ -345,7 +347,7 @@ class Handlers(Endpoint):
         est = z3.And(go, seq_gt(t2.snd_una, t2.iss))
         t3 = self.disarm_retransmission(est, replace(t2, state=state_val(S.ESTABLISHED)))
         more = z3.Or(seg.length != 0, seg.fin, seg.urg)
-        if self.cfg.linux:
+        if self.cfg.rule("synack-no-text"):
             more = FALSE
         plain = z3.And(est, z3.Not(more))
         self.out.emit(plain, self.ack_segment(t3))
@@ -367,32 +369,33 @@ class Handlers(Endpoint):
 
     def other_states(self, pc: B, t: SymTcb, seg: SymSeg) -> SymTcb:
         result = t
-        if self.cfg.linux:
+        if self.cfg.rule("time-wait-syn"):
             reborn, taken = self.linux_time_wait_syn(pc, t, seg)
             result = ite(taken, reborn, t)
             pc = z3.And(pc, z3.Not(taken))
+        if self.cfg.rule("timewait-socket"):
             tw = z3.And(pc, is_state(t.state, S.TIME_WAIT))
             result = ite(tw, self.linux_time_wait(tw, t, seg), result)
             pc = z3.And(pc, z3.Not(tw))
         req: B = FALSE
-        if self.cfg.linux:
+        if self.cfg.rule("request-socket"):
             req = z3.And(pc, is_state(t.state, S.SYN_RECEIVED), t.passive_open)
             t_req, req_cont, req_body = self.linux_request_sock(req, t, seg)
             result = ite(z3.And(req, z3.Not(req_cont)), t_req, result)
             pc = z3.And(pc, z3.Not(req))
-        if self.cfg.linux:
+        if self.cfg.rule("flagless-dropped"):
             flagless = z3.Not(z3.Or(seg.ack_bit, seg.rst, seg.syn))
             pc = z3.And(pc, z3.Not(z3.And(z3.Not(is_state(t.state, S.TIME_WAIT)), flagless)))
         cont, body, ack_needed = self.first_check_sequence(pc, t, seg)
         t1, cont = self.second_check_rst(cont, t, seg)
         result = ite(z3.And(pc, z3.Not(cont)), t1, result)
         syn_body = body
-        if self.cfg.linux:
+        if self.cfg.rule("header-syn"):
             header_syn = z3.And(seg.syn, z3.Not(self.simultaneous_open_synack(t, seg)))
             syn_body = replace(body, syn=header_syn)
         t2, cont2 = self.fourth_check_syn(cont, t, syn_body)
         result = ite(z3.And(cont, z3.Not(cont2)), t2, result)
-        if self.cfg.linux:
+        if self.cfg.rule("request-socket"):
             body = select_body(req_cont, req_body, body)
             ack_needed = z3.And(ack_needed, z3.Not(req_cont))
             cont2 = z3.Or(cont2, req_cont)
@@ -419,8 +422,9 @@ class Handlers(Endpoint):
             z3.Not(seg.ack_bit),
             seq_gt(seg.seq, t.rcv_nxt),
         )
-        self.out.emit(z3.And(taken, z3.Not(t.passive_open)), self.ack_segment(t))
-        reborn = z3.And(taken, t.passive_open)
+        listener = t.passive_open if self.cfg.listener_kept else FALSE
+        self.out.emit(z3.And(taken, z3.Not(listener)), self.ack_segment(t))
+        reborn = z3.And(taken, listener)
         raw = t.snd_nxt + 65537
         iss = z3.If(raw == 0, bv(1), raw)
         self.disarm_all(reborn, t)
@@ -442,6 +446,12 @@ class Handlers(Endpoint):
     def linux_request_sock(self, pc: B, t: SymTcb, seg: SymSeg) -> tuple[SymTcb, B, Body]:
         """`arrives._linux_request_sock`: returns (tcb, continue at the fifth step, body)."""
         in_win = self.linux_in_window(t, seg)
+        again = z3.And(pc, seg.syn, seg.seq == t.irs, z3.Not(seg.rst), z3.Not(seg.ack_bit))
+        if not self.cfg.rule("retransmitted-syn"):
+            again = FALSE
+        self.out.emit(again, self.syn_ack_segment(t))
+        t_again = self.arm(again, t, TimerKind.RETRANSMISSION)
+        pc = z3.And(pc, z3.Not(again))
         rst = z3.And(pc, seg.rst)
         back = z3.And(rst, seg.seq == t.rcv_nxt)
         self.out.emit(z3.And(rst, seg.seq != t.rcv_nxt, in_win), self.ack_segment(t))
@@ -459,6 +469,7 @@ class Handlers(Endpoint):
         pc = z3.And(pc, z3.Not(syn_drop), seg.ack_bit)
         self.out.emit(z3.And(pc, seg.syn), self.ack_segment(t))
         cont = z3.And(pc, z3.Not(seg.syn))
+        t1 = ite(again, t_again, t1)
         body = Body(seg.seq, seg.length, seg.fin, seg.urg, FALSE)
         front = seq_lt(body.seq, t.rcv_nxt)
         body = select_body(front, trim_front(body, t.rcv_nxt - body.seq), body)
@@ -478,13 +489,21 @@ class Handlers(Endpoint):
         wnd = self.rcv_wnd(t)
         table6 = acceptable(t.rcv_nxt, wnd, seg.seq, seg.seg_len)
         linux_test: B = FALSE
-        if self.cfg.linux:
+        if self.cfg.rule("tcp-sequence"):
             linux_test = z3.Not(is_state(t.state, S.TIME_WAIT))
+            right, end = t.rcv_nxt + wnd, seg.seq + seg.seg_len
+            queue_empty = z3.And(t.rcv_buf == 0, z3.Not(t.eof_queued))
+            if not self.cfg.rule("tcp-sequence-queue"):
+                queue_empty = TRUE
             tcp_sequence = z3.And(
-                seq_le(seg.seq, t.rcv_nxt + wnd), seq_le(t.rcv_nxt, seg.seq + seg.seg_len)
+                seq_le(seg.seq, right),
+                seq_le(t.rcv_nxt, end),
+                z3.Or(queue_empty, seq_le(end - z3.If(seg.fin, bv(1), bv(0)), right)),
             )
             table6 = z3.If(linux_test, tcp_sequence, table6)
-        accept = z3.Or(self.simultaneous_open_synack(t, seg), table6)
+        accept = z3.Or(
+            self.simultaneous_open_synack(t, seg), self.linux_reset_at_fin(t, seg), table6
+        )
         rejected = z3.And(pc, z3.Not(accept))
         allowance = z3.And(rejected, wnd == 0, seg.seq == t.rcv_nxt)
         answered = z3.And(rejected, z3.Not(allowance), z3.Not(seg.rst))
@@ -506,7 +525,7 @@ class Handlers(Endpoint):
         body = select_body(allowance, zero, body)
         cont = z3.Or(allowance, z3.And(pc, accept))
         owed = z3.Or(allowance, z3.And(z3.Not(allowance), lost))
-        if self.cfg.linux:
+        if self.cfg.rule("simultaneous-synack"):
             owed = z3.Or(owed, self.simultaneous_open_synack(t, seg))
         return cont, body, owed
 
@@ -534,12 +553,12 @@ class Handlers(Endpoint):
     def second_check_rst(self, pc: B, t: SymTcb, seg: SymSeg) -> tuple[SymTcb, B]:
         r = z3.And(pc, seg.rst)
         st = t.state
-        if self.cfg.rfc1337:
+        if self.cfg.rule("time-wait-rst-ignored"):
             r = z3.And(r, z3.Not(is_state(st, S.TIME_WAIT)))
-        if self.cfg.rfc5961:
-            challenge = z3.And(r, seg.seq != t.rcv_nxt)
-            self.out.emit(challenge, self.ack_segment(t))
-            r = z3.And(r, seg.seq == t.rcv_nxt)
+        if self.cfg.rule("rst-challenge"):
+            resets = z3.Or(seg.seq == t.rcv_nxt, self.linux_reset_at_fin(t, seg))
+            self.out.emit(z3.And(r, z3.Not(resets)), self.ack_segment(t))
+            r = z3.And(r, resets)
         sr = is_state(st, S.SYN_RECEIVED)
         back = z3.And(r, sr, t.passive_open)
         self.disarm_all(back, t)
@@ -557,7 +576,7 @@ class Handlers(Endpoint):
         self.disarm_all(back, t)
         t1 = self.listening(back, t)
         rest = z3.And(s, z3.Not(back))
-        if self.cfg.rfc5961:
+        if self.cfg.rule("syn-challenge"):
             self.out.emit(rest, self.ack_segment(t))
         else:
             self.out.emit(rest, make_seg(rst=True, seq=t.snd_nxt))
@@ -568,7 +587,10 @@ class Handlers(Endpoint):
     def fifth_check_ack(self, pc: B, t: SymTcb, seg: SymSeg) -> tuple[SymTcb, B]:
         pc = z3.And(pc, seg.ack_bit)
         sr = z3.And(pc, is_state(t.state, S.SYN_RECEIVED))
-        sr_ok = z3.And(seq_lt(t.snd_una, seg.ack), seq_le(seg.ack, t.snd_nxt))
+        acked = seq_lt(t.snd_una, seg.ack)
+        if self.cfg.rule("simultaneous-ack-of-nothing"):
+            acked = z3.If(t.passive_open, acked, seq_le(t.snd_una, seg.ack))
+        sr_ok = z3.And(acked, seq_le(seg.ack, t.snd_nxt))
         self.out.emit(z3.And(sr, z3.Not(sr_ok)), make_seg(rst=True, seq=seg.ack))
         next_state = z3.If(
             z3.Or(t.fin_sent, t.fin_queued), state_val(S.FIN_WAIT_1), state_val(S.ESTABLISHED)
@@ -582,14 +604,12 @@ class Handlers(Endpoint):
             snd_wl2=seg.ack,
         )
         go = z3.And(pc, z3.Or(z3.Not(sr), sr_ok))
-        if self.cfg.rfc5961:
-            allowance = t.max_snd_wnd
-            if self.cfg.linux:
-                acked = t.snd_una - t.iss - z3.If(t.passive_open, bv(1), bv(0))
-                allowance = z3.If(z3.ULE(t.max_snd_wnd, acked), t.max_snd_wnd, acked)
+        if self.cfg.rule("old-ack-challenge"):
+            ours = t.snd_una - t.iss - z3.If(t.passive_open, bv(1), bv(0))
+            allowance = z3.If(z3.ULE(t.max_snd_wnd, ours), t.max_snd_wnd, ours)
             in_range = z3.And(seq_le(t.snd_una - allowance, seg.ack), seq_le(seg.ack, t.snd_nxt))
             challenge = z3.And(pc, z3.Not(sr), z3.Not(in_range))
-            if self.cfg.linux:
+            if self.cfg.rule("header-prediction") and self.cfg.header_prediction:
                 fast = z3.And(
                     is_state(t.state, S.ESTABLISHED),
                     z3.Not(z3.Or(seg.syn, seg.fin, seg.rst, seg.urg)),
@@ -661,27 +681,29 @@ class Handlers(Endpoint):
         last = z3.And(pc, is_state(st, S.LAST_ACK), counts)
         t_del = self.delete_tcb(last, t)
         result = ite(fw1, t_fw2, ite(z3.And(closing, counts), t_tw, ite(last, t_del, t)))
-        stop = z3.Or(z3.And(closing, counts), last) if self.cfg.linux else z3.Or(closing, last)
+        goes_on = self.cfg.rule("closing-text-step")
+        stop = z3.Or(z3.And(closing, counts), last) if goes_on else z3.Or(closing, last)
         return result, stop
 
     def enter_time_wait(self, pc: B, t: SymTcb, fin_to_ack: B) -> SymTcb:
         if self.cfg.variant is Variant.NO_TIME_WAIT:
             self.out.emit(z3.And(pc, fin_to_ack), self.ack_segment(t))
             return self.delete_tcb(pc, t)
-        t1 = self.disarm_all(pc, replace(t, state=state_val(S.TIME_WAIT)))
+        t1 = self.disarm_all(pc, replace(t, state=state_val(S.TIME_WAIT), eof_queued=FALSE))
         return ite(pc, self.arm(pc, t1, TimerKind.TIME_WAIT), t)
 
     def text_and_fin(self, pc: B, t: SymTcb, seg: SymSeg, body: Body) -> tuple[SymTcb, B]:
         st = t.state
         receiving = is_state(st, S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)
+        reading = t.recv_pending
         up = seg.seq + seg.up
         urgent = z3.And(pc, body.urg, receiving, seq_gt(up, t.rcv_up))
         t = ite(urgent, replace(t, rcv_up=up), t)
         self.reply(urgent, Reply.URGENT)
         reset: B = FALSE
         t_reset = t
-        if self.cfg.linux:
-            pc = z3.And(pc, z3.Not(self.linux_fin_received_ignores(t, seg)))
+        pc = z3.And(pc, z3.Not(self.linux_fin_received_ignores(t, seg)))
+        if self.cfg.rule("data-after-fin-resets"):
             reset = z3.And(
                 pc,
                 is_state(st, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK),
@@ -708,19 +730,32 @@ class Handlers(Endpoint):
         ignored = z3.And(at, text, z3.Not(receiving))
         t1 = ite(discard, t_discard, ite(queue, t_queue, t))
         fin = z3.And(at, z3.Not(ignored), body.fin)
-        t1 = self.eighth_check_fin(fin, t1)
+        t1 = self.eighth_check_fin(fin, t1, reading)
         ack_more = z3.Or(ack_gap, discard, queue, fin)
         return ite(reset, t_reset, t1), ack_more
 
+    def linux_reset_at_fin(self, t: SymTcb, seg: SymSeg) -> B:
+        """`arrives._linux_reset_at_fin` (Linux tcp_reset_check())."""
+        if not self.cfg.rule("reset-at-fin"):
+            return FALSE
+        return z3.And(
+            seg.rst,
+            is_state(t.state, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK),
+            seg.seq == t.rcv_nxt - 1,
+        )
+
     def linux_fin_received_ignores(self, t: SymTcb, seg: SymSeg) -> B:
         """`arrives._linux_fin_received_ignores`."""
+        if not self.cfg.rule("fin-received-ignores"):
+            return FALSE
         return z3.And(
             is_state(t.state, S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK), seq_le(t.rcv_nxt, seg.seq)
         )
 
-    def eighth_check_fin(self, pc: B, t: SymTcb) -> SymTcb:
+    def eighth_check_fin(self, pc: B, t: SymTcb, eof_read: B) -> SymTcb:
         self.reply(pc, Reply.CONNECTION_CLOSING)
-        t = ite(pc, replace(t, rcv_nxt=t.rcv_nxt + 1, recv_pending=FALSE), t)
+        queued = z3.Not(eof_read) if self.cfg.rule("tcp-sequence-queue") else FALSE
+        t = ite(pc, replace(t, rcv_nxt=t.rcv_nxt + 1, recv_pending=FALSE, eof_queued=queued), t)
         st = t.state
         wait = z3.And(pc, is_state(st, S.SYN_RECEIVED, S.ESTABLISHED))
         t_wait = replace(t, state=state_val(S.CLOSE_WAIT))

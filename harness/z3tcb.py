@@ -92,6 +92,7 @@ class SymTcb:
     fin_sent: B
     rcv_buf: BV
     recv_pending: B
+    eof_queued: B
     rtx_timer: B
     tw_timer: B
     user_timer: B
@@ -121,6 +122,7 @@ BOOL_FIELDS = frozenset(
         "fin_queued",
         "fin_sent",
         "recv_pending",
+        "eof_queued",
         "rtx_timer",
         "tw_timer",
         "user_timer",
@@ -178,6 +180,7 @@ def empty_tcb(state: State = S.CLOSED, passive_open: bool = False) -> SymTcb:
         fin_sent=z3.BoolVal(False),
         rcv_buf=zero,
         recv_pending=z3.BoolVal(False),
+        eof_queued=z3.BoolVal(False),
         rtx_timer=z3.BoolVal(False),
         tw_timer=z3.BoolVal(False),
         user_timer=z3.BoolVal(False),
@@ -223,7 +226,7 @@ def make_seg(
     *,
     syn: bool = False,
     ack_bit: bool = False,
-    fin: bool = False,
+    fin: bool | B = False,
     rst: bool = False,
     seq: BV,
     ack: BV | None = None,
@@ -234,7 +237,7 @@ def make_seg(
     return SymSeg(
         syn=z3.BoolVal(syn),
         ack_bit=z3.BoolVal(ack_bit),
-        fin=z3.BoolVal(fin),
+        fin=fin if isinstance(fin, z3.BoolRef) else z3.BoolVal(fin),
         rst=z3.BoolVal(rst),
         psh=false,
         urg=false,
@@ -348,7 +351,7 @@ class Endpoint:
         return select_seg(seg.ack_bit, with_ack, without)
 
     def abort_reset(self, t: SymTcb) -> SymSeg:
-        if self.cfg.linux:
+        if self.cfg.rule("abort-rst-ack"):
             return make_seg(rst=True, ack_bit=True, seq=t.snd_nxt, ack=t.rcv_nxt)
         return make_seg(rst=True, seq=t.snd_nxt)
 
@@ -421,12 +424,17 @@ class Endpoint:
             is_state(t.state, S.SYN_SENT), self.syn_segment(t), self.syn_ack_segment(t)
         )
         flight = self.in_flight(t)
+        length = umin(flight, bv(self.cfg.mss))
+        fin_behind: B = z3.BoolVal(False)
+        if self.cfg.rule("retransmit-collapse"):
+            fin_behind = z3.And(t.fin_sent, z3.Not(self.fin_acked(t)), length == flight)
         text = make_seg(
             ack_bit=True,
+            fin=fin_behind,
             seq=t.snd_una,
             ack=t.rcv_nxt,
             wnd=self.rcv_wnd(t),
-            length=umin(flight, bv(self.cfg.mss)),
+            length=length,
         )
         fin = make_seg(
             ack_bit=True, fin=True, seq=t.snd_nxt - 1, ack=t.rcv_nxt, wnd=self.rcv_wnd(t)

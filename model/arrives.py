@@ -74,7 +74,7 @@ def listen_state(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
         return tcb
     if not seg.syn:
         return tcb
-    if seg.fin and tcb.cfg.linux:
+    if seg.fin and tcb.cfg.rule("listen-syn-fin"):
         return tcb  # Linux tcp_rcv_state_process(): a SYN that also carries FIN is discarded
     iss, pool = tcb.take_iss()
     # RFC-AMBIGUITY: text and FIN carried by the SYN "should be queued for
@@ -123,7 +123,11 @@ def syn_sent_state(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
     # Second, check the RST bit.
     if seg.rst:
         if ack_ok:
-            refused = Reply.CONNECTION_REFUSED if tcb.cfg.linux else Reply.CONNECTION_RESET
+            refused = (
+                Reply.CONNECTION_REFUSED
+                if tcb.cfg.rule("syn-sent-refused")
+                else Reply.CONNECTION_RESET
+            )
             out.append(Signal(refused))
             return delete_tcb(tcb, out)
         return tcb
@@ -156,7 +160,9 @@ def syn_sent_state(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
         tcb = replace(tcb, state=S.ESTABLISHED)
         tcb = disarm_retransmission(tcb, out)
         # Linux (without TCP Fast Open) takes no text, FIN or URG from a SYN,ACK.
-        text_or_controls = (bool(seg.payload) or seg.fin or seg.urg) and not tcb.cfg.linux
+        text_or_controls = (bool(seg.payload) or seg.fin or seg.urg) and not tcb.cfg.rule(
+            "synack-no-text"
+        )
         if not text_or_controls:
             emit(out, ack_segment(tcb))
             return transmit(tcb, out)
@@ -190,19 +196,20 @@ class _Idealized:
 
 def other_states(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
     """3.10.7.4 Other states (SYN-RECEIVED and the synchronized states)."""
-    if tcb.state is S.TIME_WAIT and tcb.cfg.linux:
+    if tcb.state is S.TIME_WAIT and tcb.cfg.rule("time-wait-syn"):
         reborn = _linux_time_wait_syn(tcb, seg, out)
         if reborn is not None:
             return reborn
+    if tcb.state is S.TIME_WAIT and tcb.cfg.rule("timewait-socket"):
         return _linux_time_wait(tcb, seg, out)
-    if tcb.cfg.linux and tcb.state is S.SYN_RECEIVED and tcb.passive_open:
+    if tcb.cfg.rule("request-socket") and tcb.state is S.SYN_RECEIVED and tcb.passive_open:
         handled = _linux_request_sock(tcb, seg, out)
         if isinstance(handled, Tcb):
             return handled
         body, ack_needed = handled, False
     else:
         if (
-            tcb.cfg.linux
+            tcb.cfg.rule("flagless-dropped")
             and tcb.state is not S.TIME_WAIT
             and not (seg.has_ack or seg.rst or seg.syn)
         ):
@@ -214,7 +221,7 @@ def other_states(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
         after_rst = _second_check_rst(tcb, seg, out)
         if after_rst is None or after_rst is not tcb:
             return after_rst if after_rst is not None else tcb
-        if tcb.cfg.linux:
+        if tcb.cfg.rule("header-syn"):
             # Linux tests the header's SYN bit, even when the SYN lies before RCV.NXT.
             body = replace(body, syn=seg.syn and not _simultaneous_open_synack(tcb, seg))
         after_syn = _fourth_check_syn(tcb, body, out)
@@ -250,12 +257,13 @@ def _linux_time_wait_syn(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb | Non
     """Linux profile: a SYN (no ACK, no RST) above RCV.NXT hitting TIME-WAIT.
 
     tcp_timewait_state_process() returns TCP_TW_SYN and the listener, if
-    any, handles the SYN with ISS = SND.NXT + 65535 + 2; with no listener
-    the SYN is answered with the TIME-WAIT ACK.
+    any (a passive connection whose application still listens), handles the
+    SYN with ISS = SND.NXT + 65535 + 2; with no listener the SYN is answered
+    with the TIME-WAIT ACK.
     """
     if not (seg.syn and not seg.rst and not seg.has_ack and seq_gt(seg.seq, tcb.rcv_nxt)):
         return None
-    if not tcb.passive_open:
+    if not (tcb.passive_open and tcb.cfg.listener_kept):
         emit(out, ack_segment(tcb))
         return tcb
     iss = seq_add(tcb.snd_nxt, 65537) or 1
@@ -292,10 +300,13 @@ def _linux_request_sock(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb | _Ide
     at RCV.NXT, challenge ACK elsewhere in the window), then the ACK number
     (before the sequence number), then the sequence test, then the SYN.
     """
-    # NOT MODELLED: Linux answers a bare SYN at IRS with the SYN,ACK again, as
-    # often as it comes (only tcp_invalid_ratelimit bounds it); the
-    # retransmission-bounded claim would not hold.  The tests below answer
-    # it with an ACK (no text) or drop it (text).
+    again = seg.syn and seg.seq == tcb.irs and not (seg.rst or seg.has_ack)
+    if again and tcb.cfg.rule("retransmitted-syn"):
+        # The peer retransmitted its SYN: the SYN,ACK goes again, as often as
+        # the SYN comes (only tcp_invalid_ratelimit bounds it), and the
+        # retransmission count is left alone (inet_rtx_syn_ack()).
+        emit(out, syn_ack_segment(tcb))
+        return arm(tcb, TimerKind.RETRANSMISSION, out)
     if seg.rst:
         if seg.seq == tcb.rcv_nxt:
             disarm_all(tcb, out)
@@ -351,9 +362,10 @@ def _first_check_sequence(
     """
     wnd = tcb.rcv_wnd
     urg = seg.urg
-    linux_test = tcb.cfg.linux and tcb.state is not S.TIME_WAIT
+    linux_test = tcb.cfg.rule("tcp-sequence") and tcb.state is not S.TIME_WAIT
     if not (
         _simultaneous_open_synack(tcb, seg)
+        or _linux_reset_at_fin(tcb, seg)
         or (
             _linux_sequence_ok(tcb, seg)
             if linux_test
@@ -381,7 +393,7 @@ def _first_check_sequence(
     body = _trim_to_window(tcb, body)
     # Linux accepts a segment whose text lies wholly outside the window and
     # then drops the text with an ACK (tcp_data_queue(), out_of_window).
-    if tcb.cfg.linux and _simultaneous_open_synack(tcb, seg):
+    if tcb.cfg.rule("simultaneous-synack") and _simultaneous_open_synack(tcb, seg):
         # Linux passes it (tcp_validate_incoming()), and tcp_data_queue()
         # then sees a segment wholly below RCV.NXT: a duplicate ACK.
         return body, True
@@ -399,9 +411,16 @@ def _linux_sequence_ok(tcb: Tcb, seg: Segment) -> bool:
 
     Unlike Table 6 it includes the right edge and any segment that reaches
     RCV.NXT; the text outside the window is dropped later, with an ACK.
+    Since 6.17 a segment that ends beyond the window (a FIN may stick out by
+    its one number) passes only while the receive queue is empty: no unread
+    text and no unread FIN.
     """
-    return seq_le(seg.seq, rcv_window_end(tcb)) and seq_le(
-        tcb.rcv_nxt, seq_add(seg.seq, seg.seg_len)
+    right, end = rcv_window_end(tcb), seq_add(seg.seq, seg.seg_len)
+    queue_empty = not (tcb.rcv_buf or tcb.eof_queued) or not tcb.cfg.rule("tcp-sequence-queue")
+    return (
+        seq_le(seg.seq, right)
+        and seq_le(tcb.rcv_nxt, end)
+        and (queue_empty or seq_le(seq_sub(end, int(seg.fin)), right))
     )
 
 
@@ -448,9 +467,13 @@ def _second_check_rst(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb | None:
     """Second, check the RST bit.  Returns `tcb` itself to continue."""
     if not seg.rst:
         return tcb
-    if tcb.state is S.TIME_WAIT and tcb.cfg.rfc1337:
+    if tcb.state is S.TIME_WAIT and tcb.cfg.rule("time-wait-rst-ignored"):
         return None  # RFC 1337: a RST must not assassinate TIME-WAIT
-    if tcb.cfg.rfc5961 and seg.seq != tcb.rcv_nxt:
+    if (
+        tcb.cfg.rule("rst-challenge")
+        and seg.seq != tcb.rcv_nxt
+        and not _linux_reset_at_fin(tcb, seg)
+    ):
         emit(out, ack_segment(tcb))  # RFC 5961 3.2: challenge ACK
         return None
     state = tcb.state
@@ -472,7 +495,7 @@ def _fourth_check_syn(tcb: Tcb, body: _Idealized, out: list[Output]) -> Tcb | No
     if tcb.state is S.SYN_RECEIVED and tcb.passive_open:
         disarm_all(tcb, out)
         return listening(tcb)
-    if tcb.cfg.rfc5961:
+    if tcb.cfg.rule("syn-challenge"):
         emit(out, ack_segment(tcb))  # RFC 5961 4.2: challenge ACK
         return None
     # RFC 793 behaviour: a SYN in the window is an error.
@@ -489,7 +512,7 @@ def _fifth_check_ack(tcb: Tcb, seg: Segment, out: list[Output]) -> tuple[Tcb, bo
     if not seg.has_ack:
         return None
     if tcb.state is S.SYN_RECEIVED:
-        if not (seq_lt(tcb.snd_una, seg.ack) and seq_le(seg.ack, tcb.snd_nxt)):
+        if not (_synack_acked(tcb, seg.ack) and seq_le(seg.ack, tcb.snd_nxt)):
             emit(out, Segment(Flags.RST, seg.ack))
             return None
         # RFC-AMBIGUITY: the RFC sets only the window variables here; SND.UNA is
@@ -502,7 +525,7 @@ def _fifth_check_ack(tcb: Tcb, seg: Segment, out: list[Output]) -> tuple[Tcb, bo
             snd_wl1=seg.seq,
             snd_wl2=seg.ack,
         )
-    elif tcb.cfg.rfc5961 and not (
+    elif tcb.cfg.rule("old-ack-challenge") and not (
         seq_le(seq_sub(tcb.snd_una, _old_ack_allowance(tcb)), seg.ack)
         and seq_le(seg.ack, tcb.snd_nxt)
     ):
@@ -518,6 +541,16 @@ def _fifth_check_ack(tcb: Tcb, seg: Segment, out: list[Output]) -> tuple[Tcb, bo
     return _ack_per_state(tcb, out)
 
 
+def _synack_acked(tcb: Tcb, ack: int) -> bool:
+    """SND.UNA < SEG.ACK, the SYN-RECEIVED test; or SND.UNA =< SEG.ACK in the linux
+    profile after a simultaneous open: the full socket's tcp_ack() takes an ACK of
+    nothing new (SEG.ACK = ISS), and the connection is ESTABLISHED with its SYN
+    still unacknowledged."""
+    if tcb.cfg.rule("simultaneous-ack-of-nothing") and not tcb.passive_open:
+        return seq_le(tcb.snd_una, ack)
+    return seq_lt(tcb.snd_una, ack)
+
+
 def _linux_fast_path(tcb: Tcb, seg: Segment) -> bool:
     """Linux tcp_rcv_established() header prediction for a text segment.
 
@@ -526,7 +559,8 @@ def _linux_fast_path(tcb: Tcb, seg: Segment) -> bool:
     ACK, so a too-old ACK does not stop it.
     """
     return (
-        tcb.cfg.linux
+        tcb.cfg.rule("header-prediction")
+        and tcb.cfg.header_prediction
         and tcb.state is S.ESTABLISHED
         and seg.bits & ~int(Flags.PSH) == int(Flags.ACK)
         and seg.seq == tcb.rcv_nxt
@@ -539,14 +573,12 @@ def _linux_fast_path(tcb: Tcb, seg: Segment) -> bool:
 def _old_ack_allowance(tcb: Tcb) -> int:
     """How far below SND.UNA an ACK may lie before it gets a challenge ACK.
 
-    RFC 5961 5.2 says MAX.SND.WND.  Linux's tcp_ack() takes the smaller of
+    RFC 5961 5.2 says MAX.SND.WND; Linux's tcp_ack() takes the smaller of
     max_window and bytes_acked, the octets of ours acknowledged so far: the
     SYN counts for an active open, not for a passive one (the child socket
     starts with SND.UNA = ISS + 1), so a fresh passive connection challenges
     every ACK below SND.UNA.
     """
-    if not tcb.cfg.linux:
-        return tcb.max_snd_wnd
     acked = seq_sub(tcb.snd_una, tcb.iss) - tcb.passive_open
     return min(tcb.max_snd_wnd, acked)
 
@@ -605,7 +637,7 @@ def _ack_per_state(tcb: Tcb, out: list[Output]) -> tuple[Tcb, bool]:
             return enter_time_wait(tcb, out), True
         # "otherwise, ignore the segment"; Linux instead goes on to the text
         # step (tcp_rcv_state_process()), which ACKs a retransmitted FIN.
-        return tcb, not tcb.cfg.linux
+        return tcb, not tcb.cfg.rule("closing-text-step")
     if state is S.LAST_ACK and _fin_counts_as_acked(tcb):
         return delete_tcb(tcb, out), True
     return tcb, False
@@ -622,21 +654,37 @@ def enter_time_wait(tcb: Tcb, out: list[Output], fin_to_ack: bool = False) -> Tc
         if fin_to_ack:
             emit(out, ack_segment(tcb))
         return delete_tcb(tcb, out)
-    tcb = disarm_all(replace(tcb, state=S.TIME_WAIT), out)
+    tcb = disarm_all(replace(tcb, state=S.TIME_WAIT, eof_queued=False), out)
     return arm(tcb, TimerKind.TIME_WAIT, out)
 
 
 FIN_RECEIVED_LINUX = (S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK)
 
 
+def _linux_reset_at_fin(tcb: Tcb, seg: Segment) -> bool:
+    """Linux tcp_reset_check(): once the peer's FIN is in, a RST at RCV.NXT - 1 (the
+    FIN's own number) resets, whatever the sequence test says."""
+    return (
+        tcb.cfg.rule("reset-at-fin")
+        and seg.rst
+        and tcb.state in FIN_RECEIVED_LINUX
+        and seg.seq == seq_sub(tcb.rcv_nxt, 1)
+    )
+
+
 def _linux_fin_received_ignores(tcb: Tcb, seg: Segment) -> bool:
-    return tcb.cfg.linux and tcb.state in FIN_RECEIVED_LINUX and seq_le(tcb.rcv_nxt, seg.seq)
+    return (
+        tcb.cfg.rule("fin-received-ignores")
+        and tcb.state in FIN_RECEIVED_LINUX
+        and seq_le(tcb.rcv_nxt, seg.seq)
+    )
 
 
 def _text_and_fin(tcb: Tcb, seg: Segment, body: _Idealized, out: list[Output]) -> tuple[Tcb, bool]:
     """Sixth (URG), seventh (text) and eighth (FIN) steps.  Returns (tcb, ack owed)."""
     state = tcb.state
     receiving = state in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)
+    reading = tcb.recv_pending
     if body.urg and receiving:
         up = seq_add(seg.seq, seg.up)
         if seq_gt(up, tcb.rcv_up):
@@ -647,7 +695,7 @@ def _text_and_fin(tcb: Tcb, seg: Segment, body: _Idealized, out: list[Output]) -
         # at or above RCV.NXT is not looked at for text or FIN: no ACK.
         return tcb, False
     if (
-        tcb.cfg.linux
+        tcb.cfg.rule("data-after-fin-resets")
         and state in FIN_RECEIVED_LINUX
         and seq_gt(seq_add(seg.seq, len(seg.payload)), tcb.rcv_nxt)
     ):
@@ -683,15 +731,21 @@ def _text_and_fin(tcb: Tcb, seg: Segment, body: _Idealized, out: list[Output]) -
         # the FIN behind it (if any) is not at RCV.NXT and is ignored as well.
         return tcb, False
     if body.fin:
-        tcb = _eighth_check_fin(tcb, out)
+        tcb = _eighth_check_fin(tcb, out, eof_read=reading)
         ack_needed = True
     return tcb, ack_needed
 
 
-def _eighth_check_fin(tcb: Tcb, out: list[Output]) -> Tcb:
-    """Eighth, check the FIN bit."""
+def _eighth_check_fin(tcb: Tcb, out: list[Output], eof_read: bool) -> Tcb:
+    """Eighth, check the FIN bit.  `eof_read`: a RECEIVE was pending, so the
+    application reads the end of the stream at once."""
     out.append(Signal(Reply.CONNECTION_CLOSING))
-    tcb = replace(tcb, rcv_nxt=seq_add(tcb.rcv_nxt, 1), recv_pending=False)
+    tcb = replace(
+        tcb,
+        rcv_nxt=seq_add(tcb.rcv_nxt, 1),
+        recv_pending=False,
+        eof_queued=tcb.cfg.rule("tcp-sequence-queue") and not eof_read,
+    )
     state = tcb.state
     if state in (S.SYN_RECEIVED, S.ESTABLISHED):
         return replace(tcb, state=S.CLOSE_WAIT)

@@ -98,11 +98,12 @@ def receive_call(tcb: Tcb, call: ReceiveCall, out: list[Output]) -> Tcb:
         # "error: connection closing" unconditionally; text accepted (and ACKed)
         # but not yet handed over would then be lost.  We deliver it first, as
         # CLOSE-WAIT does, and answer the error only when nothing is left.
+        # (A read that empties the queue also reads a FIN queued behind the text.)
         out.append(Deliver(tcb.rcv_buf))
-        return replace(tcb, rcv_buf=b"", recv_pending=False)
+        return replace(tcb, rcv_buf=b"", recv_pending=False, eof_queued=False)
     if state in (S.CLOSE_WAIT, S.CLOSING, S.LAST_ACK, S.TIME_WAIT):
         _reply(out, Reply.ERROR_CONNECTION_CLOSING)
-        return tcb
+        return replace(tcb, eof_queued=False)
     return replace(tcb, recv_pending=True)
 
 
@@ -140,7 +141,7 @@ def abort_call(tcb: Tcb, call: AbortCall, out: list[Output]) -> Tcb:
         _reply(out, Reply.ERROR_DOES_NOT_EXIST)
         return tcb
     if state in (S.CLOSING, S.LAST_ACK, S.TIME_WAIT):
-        if tcb.cfg.linux and tcb.rcv_buf and state is not S.TIME_WAIT:
+        if tcb.cfg.rule("abort-unread-resets") and tcb.rcv_buf and state is not S.TIME_WAIT:
             # Linux tcp_close(): closing with unread data resets (RFC 2525 2.17).
             emit(out, abort_reset(tcb))
         _reply(out, Reply.OK)

@@ -41,10 +41,21 @@ PROFILE_DESCRIPTIONS = {
     ),
 }
 
-PROFILE_RULES: dict[Profile, tuple[tuple[str, str], ...]] = {
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One behaviour of a profile: where it departs from RFC 9293 as written, and why."""
+
+    id: str  # what `Config.rule()` asks for; the model consults it at the rule's site
+    behaviour: str
+    source: str
+
+
+PROFILE_RULES: dict[Profile, tuple[Rule, ...]] = {
     Profile.RFC9293: (),
     Profile.RFC1337: (
-        (
+        Rule(
+            "time-wait-rst-ignored",
             "RST in TIME-WAIT: ignored, the 2 MSL wait runs on (RFC 9293 3.10.7.4 would "
             "enter CLOSED)",
             "RFC 1337 section 3 (fix TH1); Linux tcp_timewait_state_process() with "
@@ -52,116 +63,162 @@ PROFILE_RULES: dict[Profile, tuple[tuple[str, str], ...]] = {
         ),
     ),
     Profile.LINUX: (
-        (
+        Rule(
+            "rst-challenge",
             "RST in a synchronized state: reset only if SEG.SEQ = RCV.NXT, challenge ACK if "
             "otherwise in window",
             "RFC 5961 section 3.2; RFC 9293 3.10.7.4 second step; Linux tcp_validate_incoming()",
         ),
-        (
+        Rule(
+            "syn-challenge",
             "SYN in a synchronized state: challenge ACK, whatever its sequence number",
             "RFC 5961 section 4.2; RFC 9293 3.10.7.4 fourth step; Linux tcp_validate_incoming()",
         ),
-        (
+        Rule(
+            "old-ack-challenge",
             "ACK outside [SND.UNA - min(MAX.SND.WND, octets of ours ACKed), SND.NXT]: discard "
             "and send an ACK (the SYN counts as acked only for an active open)",
             "RFC 5961 section 5.2 (MAY-12); Linux tcp_ack(): max_window = min(max_window, "
             "bytes_acked), an older ACK gets a challenge ACK",
         ),
-        (
+        Rule(
+            "syn-sent-refused",
             "RST with an acceptable ACK in SYN-SENT signals 'connection refused' (ECONNREFUSED)",
             "Linux tcp_reset(): TCP_SYN_SENT -> ECONNREFUSED",
         ),
-        (
+        Rule(
+            "abort-rst-ack",
             "ABORT (SO_LINGER 0) sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>",
             "Linux tcp_send_active_reset(): TCPHDR_ACK | TCPHDR_RST",
         ),
-        (
+        Rule(
+            "time-wait-syn",
             "SYN without ACK in TIME-WAIT with SEG.SEQ > RCV.NXT starts a new connection when "
-            "a listener exists (ISS = SND.NXT + 65537); otherwise it is ACKed",
+            "a listener exists (a passive connection, `listener_kept`; ISS = SND.NXT + 65537); "
+            "otherwise it is ACKed",
             "RFC 6191 (sequence-number form); Linux tcp_timewait_state_process() TCP_TW_SYN",
         ),
-        (
+        Rule(
+            "listen-syn-fin",
             "SYN that also carries FIN in LISTEN: discarded without an answer",
             "Linux tcp_rcv_state_process(), TCP_LISTEN (SKB_DROP_REASON_TCP_FLAGS)",
         ),
-        (
-            "Passive SYN-RECEIVED (a request socket): a RST at RCV.NXT drops the request (back "
-            "to LISTEN), elsewhere in the window it gets a challenge ACK; then SEG.ACK != ISS+1 "
-            "is checked before the sequence number: the listener answers <SEQ=SEG.ACK><CTL=RST> "
-            "and the request stays",
-            "Linux tcp_check_req(); tcp_rcv_state_process() TCP_LISTEN rejects the ACK, "
-            "tcp_v4_send_reset()",
+        Rule(
+            "request-socket",
+            "Passive SYN-RECEIVED is a request socket: a RST at RCV.NXT drops the request "
+            "(back to LISTEN), elsewhere in the window it gets a challenge ACK; then "
+            "SEG.ACK != ISS+1 is checked before the sequence number (the listener answers "
+            "<SEQ=SEG.ACK><CTL=RST> and the request stays); the sequence test is "
+            "tcp_in_window() (SEG.SEQ = RCV.NXT passes whatever the length, so does a "
+            "zero-length segment at RCV.NXT + RCV.WND), a failing segment gets an ACK unless "
+            "it is a RST; a SYN with SEG.SEQ != IRS drops the request and is answered with "
+            "the reset built from the segment; a segment without ACK is then dropped; a "
+            "SYN,ACK at IRS reaching into the window gets a challenge ACK",
+            "Linux tcp_check_req(), tcp_in_window(), send_ack and embryonic_reset of the "
+            "request socket, tcp_v4_send_reset()",
         ),
-        (
-            "Passive SYN-RECEIVED: the sequence test is tcp_in_window(): SEG.SEQ = RCV.NXT "
-            "passes whatever the length, so does a zero-length segment at RCV.NXT + RCV.WND; "
-            "a failing segment gets an ACK unless it is a RST",
-            "Linux tcp_check_req(), tcp_in_window(), send_ack of the request socket",
+        Rule(
+            "retransmitted-syn",
+            "Passive SYN-RECEIVED: the peer's SYN again (SEG.SEQ = IRS, no ACK, no RST) is "
+            "answered with the SYN,ACK again, without counting as a retransmission",
+            "Linux tcp_check_req() 'pure retransmitted SYN', inet_rtx_syn_ack()",
         ),
-        (
-            "Passive SYN-RECEIVED: a SYN with SEG.SEQ != IRS drops the request (back to "
-            "LISTEN) and is answered with the reset built from the segment (as in CLOSED); a "
-            "segment without ACK is then dropped silently",
-            "Linux tcp_check_req() embryonic_reset, tcp_v4_send_reset()",
-        ),
-        (
-            "Passive SYN-RECEIVED: a SYN,ACK with SEG.SEQ = IRS that reaches into the window "
-            "(text or FIN) is answered by a challenge ACK and not taken (the model stays in "
-            "SYN-RECEIVED; Linux has made the child socket, still in SYN-RECV)",
-            "Linux tcp_check_req() cuts the SYN, the child's tcp_validate_incoming() sees th->syn",
-        ),
-        (
+        Rule(
+            "tcp-sequence",
             "States other than TIME-WAIT: the sequence test is SEG.SEQ =< RCV.NXT + RCV.WND "
             "and SEG.SEQ + SEG.LEN >= RCV.NXT (the right edge included); text or FIN outside "
             "the window is then dropped with an ACK",
             "Linux tcp_sequence(); tcp_data_queue() out_of_window",
         ),
-        (
+        Rule(
+            "tcp-sequence-queue",
+            "While the receive queue holds unread text or the peer's unread FIN, a segment "
+            "must also end within the window (a FIN may end one beyond it)",
+            "Linux 6.17+ tcp_sequence(): 'only accept this packet if receive queue is empty'",
+        ),
+        Rule(
+            "flagless-dropped",
             "A segment with none of ACK, RST, SYN is dropped before any check (no ACK), except "
             "in TIME-WAIT",
             "Linux tcp_rcv_established() / tcp_rcv_state_process(): SKB_DROP_REASON_TCP_FLAGS",
         ),
-        (
+        Rule(
+            "header-syn",
             "The SYN check looks at the header's SYN bit, even when the SYN lies before RCV.NXT "
             "(a challenge ACK)",
             "Linux tcp_validate_incoming(): th->syn",
         ),
-        (
+        Rule(
+            "synack-no-text",
             "SYN-SENT: text, FIN and URG on the SYN,ACK are not taken; only the SYN is ACKed",
             "Linux tcp_rcv_synsent_state_process() (no TCP Fast Open)",
         ),
-        (
+        Rule(
+            "timewait-socket",
             "TIME-WAIT is a timewait socket: a zero-length segment or RST at RCV.NXT restarts "
             "the wait or ends it; any other non-RST segment gets the TIME-WAIT ACK; other RSTs "
             "are ignored",
             "Linux tcp_timewait_state_process() (TCP_TW_ACK, net.ipv4.tcp_rfc1337=0)",
         ),
-        (
+        Rule(
+            "fin-received-ignores",
             "CLOSE-WAIT, CLOSING, LAST-ACK: a segment at or above RCV.NXT is not looked at for "
             "text or FIN, so a second FIN gets no ACK",
             "Linux tcp_rcv_state_process(): the peer's FIN is in, 'break' before tcp_data_queue()",
         ),
-        (
+        Rule(
+            "data-after-fin-resets",
             "CLOSE-WAIT, CLOSING, LAST-ACK: text from below RCV.NXT that reaches beyond it "
             "resets the connection and is answered with a RST",
             "Linux tcp_rcv_state_process(): RCV_SHUTDOWN, tcp_reset()",
         ),
-        (
+        Rule(
+            "reset-at-fin",
+            "CLOSE-WAIT, CLOSING, LAST-ACK: a RST at RCV.NXT - 1 (the peer's FIN) resets, "
+            "whatever the sequence test says",
+            "Linux tcp_reset_check() in tcp_validate_incoming()",
+        ),
+        Rule(
+            "closing-text-step",
+            "CLOSING: a segment whose ACK does not cover our FIN goes on to the text step (a "
+            "retransmitted FIN is ACKed); one that covers it enters TIME-WAIT silently",
+            "Linux tcp_rcv_state_process(): TCP_CLOSING, tcp_time_wait() and 'goto consume'",
+        ),
+        Rule(
+            "abort-unread-resets",
             "ABORT in CLOSING or LAST-ACK with text the user has not received sends the RST",
             "Linux tcp_close(): data_was_unread, tcp_send_active_reset() (RFC 2525 2.17)",
         ),
-        (
+        Rule(
+            "simultaneous-synack",
             "SYN-RECEIVED after a simultaneous open: the peer's SYN,ACK completes the "
             "handshake and is answered with an ACK (its SYN lies below RCV.NXT)",
             "Linux tcp_validate_incoming() lets it pass; tcp_data_queue() sends a duplicate ACK",
         ),
-        (
-            "ESTABLISHED: a text segment with flags ACK at RCV.NXT and an unchanged window is "
-            "taken even when its ACK is too old for RFC 5961 5.2; its ACK is the only answer",
-            "Linux tcp_rcv_established() header prediction queues the text before tcp_ack()",
+        Rule(
+            "simultaneous-ack-of-nothing",
+            "SYN-RECEIVED after a simultaneous open: SEG.ACK = SND.UNA is acceptable; the "
+            "connection is ESTABLISHED with its SYN still unacknowledged",
+            "Linux tcp_rcv_state_process() TCP_SYN_RECV: tcp_ack() accepts SEG.ACK = SND.UNA",
+        ),
+        Rule(
+            "retransmit-collapse",
+            "A retransmission timeout resends the text in flight (up to MSS octets) with the "
+            "FIN behind it in the same segment when it all fits",
+            "Linux tcp_retransmit_skb(), tcp_retrans_try_collapse() "
+            "(net.ipv4.tcp_retrans_collapse=1, the default)",
+        ),
+        Rule(
+            "header-prediction",
+            "ESTABLISHED: a text segment with flags ACK at RCV.NXT and an unchanged window may "
+            "be taken even when its ACK is too old for RFC 5961 5.2; its ACK is then the only "
+            "answer (`header_prediction`; otherwise the challenge ACK)",
+            "Linux tcp_rcv_established() header prediction queues the text before tcp_ack() "
+            "when sk_forward_alloc covers it",
         ),
     ),
 }
+RULE_IDS = {profile: frozenset(r.id for r in rules) for profile, rules in PROFILE_RULES.items()}
 
 
 class Variant(Enum):
@@ -217,7 +274,14 @@ class Config:
     retransmissions (Linux `tcp_retries2`, default 15).  `rcv_wnd` is
     the receive buffer (RCV.WND when it is empty), `mss` the largest text
     per segment.  `user_timeout` arms the USER TIMEOUT while data or a
-    FIN is unacknowledged.
+    FIN is unacknowledged.  `listener_kept`: the application still listens
+    on the port of a passive connection, so that (in the linux profile) a new
+    SYN hitting TIME-WAIT can start the next connection.  `header_prediction`
+    (linux profile): whether tcp_rcv_established()'s fast path takes text
+    before its ACK is checked; the kernel takes it only when the socket has
+    receive memory reserved, which the fuzzer cannot see, so its oracle tries
+    both for every text segment.  `disabled`: profile rules switched off (the
+    fuzzer does this to tell which rule explains what a target did).
     """
 
     profile: Profile = Profile.RFC9293
@@ -228,6 +292,9 @@ class Config:
     rcv_wnd: int = 8
     mss: int = 4
     user_timeout: bool = False
+    listener_kept: bool = True
+    header_prediction: bool = True
+    disabled: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not 0 <= self.rcv_wnd <= 0xFFFF:
@@ -238,24 +305,16 @@ class Config:
         for name in ("syn_retries", "synack_retries", "retries"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)} must not be negative")
+        unknown = self.disabled - RULE_IDS[self.profile]
+        if unknown:
+            raise ValueError(f"profile {self.profile.value} has no rule {sorted(unknown)[0]!r}")
 
     def with_(self, **changes: object) -> Config:
         return replace(self, **changes)  # type: ignore[arg-type]
 
-    @property
-    def rfc5961(self) -> bool:
-        """RFC 5961 challenge ACKs (the `linux` profile)."""
-        return self.profile is Profile.LINUX
-
-    @property
-    def linux(self) -> bool:
-        """Linux's own choices where RFC 9293 leaves room (the `linux` profile)."""
-        return self.profile is Profile.LINUX
-
-    @property
-    def rfc1337(self) -> bool:
-        """RST segments do not end TIME-WAIT (the `rfc1337` profile)."""
-        return self.profile is Profile.RFC1337
+    def rule(self, rule_id: str) -> bool:
+        """Whether the profile's rule `rule_id` (PROFILE_RULES) applies."""
+        return rule_id in RULE_IDS[self.profile] and rule_id not in self.disabled
 
 
 DEFAULT_CONFIG = Config()

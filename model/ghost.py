@@ -112,7 +112,7 @@ def observe(
         app = replace(app, tw_owed=False)
     if isinstance(event, AbortCall):
         app = replace(app, tw_owed=False)
-    return count_transmissions(app, after, outputs, cap)
+    return count_transmissions(app, after, outputs, cap, answers_syn(before, event))
 
 
 def _on_arrival(
@@ -136,7 +136,20 @@ def _on_arrival(
     return app
 
 
-def count_transmissions(app: App, after: Tcb, outputs: tuple[Output, ...], cap: int) -> App:
+def answers_syn(before: Tcb, event: Event) -> bool:
+    """A SYN arriving in SYN-RECEIVED: a SYN,ACK it gets back (the linux profile's
+    request socket repeats it) answers the peer's retransmission and is not one of
+    ours; R2 bounds what the retransmission timer sends."""
+    return (
+        isinstance(event, SegmentArrives)
+        and event.segment.syn
+        and before.state is State.SYN_RECEIVED
+    )
+
+
+def count_transmissions(
+    app: App, after: Tcb, outputs: tuple[Output, ...], cap: int, answering: bool = False
+) -> App:
     syn_tx, synack_tx, fin_tx = app.syn_tx, app.synack_tx, app.fin_tx
     for out in outputs:
         if not isinstance(out, Emit):
@@ -144,10 +157,10 @@ def count_transmissions(app: App, after: Tcb, outputs: tuple[Output, ...], cap: 
         flags = out.segment.flags
         if flags == SYN_ONLY:
             syn_tx += 1
-        elif flags & SYN_ACK == SYN_ACK:
+        elif flags & SYN_ACK == SYN_ACK and not answering:
             synack_tx += 1
-        if Flags.FIN in flags:
-            fin_tx += 1
+        if Flags.FIN in flags and not out.segment.payload:
+            fin_tx += 1  # a FIN riding on text resent ahead of it is not the FIN's own
     # A counter matters only while its segment is outstanding; resetting it
     # afterwards keeps states that differ only in old counts identical.
     if after.state is not State.SYN_SENT:

@@ -58,7 +58,7 @@ def abort_reset(tcb: Tcb) -> Segment:
 
     The `linux` profile also sets ACK=RCV.NXT, as tcp_send_active_reset() does.
     """
-    if tcb.cfg.linux:
+    if tcb.cfg.rule("abort-rst-ack"):
         return Segment(RST_ACK, tcb.snd_nxt, tcb.rcv_nxt)
     return Segment(Flags.RST, tcb.snd_nxt)
 
@@ -144,7 +144,9 @@ def front_of_queue(tcb: Tcb) -> Segment | None:
         return syn_segment(tcb) if tcb.state is State.SYN_SENT else syn_ack_segment(tcb)
     if tcb.in_flight > 0:
         text = tcb.snd_buf[: min(tcb.in_flight, tcb.cfg.mss)]
-        return Segment(ACK, tcb.snd_una, tcb.rcv_nxt, tcb.rcv_wnd, text)
+        fin_behind = tcb.fin_sent and not tcb.fin_acked and len(text) == tcb.in_flight
+        flags = FIN_ACK if fin_behind and tcb.cfg.rule("retransmit-collapse") else ACK
+        return Segment(flags, tcb.snd_una, tcb.rcv_nxt, tcb.rcv_wnd, text)
     if tcb.fin_sent and not tcb.fin_acked:
         return Segment(FIN_ACK, seq_sub(tcb.snd_nxt, 1), tcb.rcv_nxt, tcb.rcv_wnd)
     return None

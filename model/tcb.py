@@ -24,8 +24,11 @@ class Tcb:
     unacknowledged octet), `fin_queued` (the user has called CLOSE)
     and `fin_sent`.  Receive side: IRS, RCV.NXT, RCV.UP and `rcv_buf`, text
     accepted but not yet handed to the user; RCV.WND is derived from the
-    buffer space left.  `iss_pool` stands for the ISN generator (3.4.1):
-    the values it will produce, in order; the last one repeats.
+    buffer space left.  `eof_queued` (linux profile only): the peer's FIN
+    still sits in the receive queue, the application not having read the end
+    of the stream, which makes Linux's sequence test stricter.  `iss_pool`
+    stands for the ISN generator (3.4.1): the values it will produce, in
+    order; the last one repeats.
     """
 
     state: State = State.CLOSED
@@ -48,6 +51,7 @@ class Tcb:
     fin_sent: bool = False
     rcv_buf: bytes = b""
     recv_pending: bool = False
+    eof_queued: bool = False
     timers: frozenset[TimerKind] = NO_TIMERS
     retries: int = 0
     _hash: int = field(default=0, init=False, repr=False, compare=False)

@@ -18,14 +18,20 @@ from synack.model import (
     Flags,
     OpenCall,
     Profile,
+    ReceiveCall,
     Reply,
     Segment,
     SegmentArrives,
+    SendCall,
     State,
+    Tcb,
+    Timeout,
+    TimerKind,
     Variant,
     closed,
     step,
 )
+from synack.model.ghost import App, answers_syn, count_transmissions
 
 from .util import close_until_peer_fin, emitted, established_pair, one_segment, signals
 
@@ -186,3 +192,104 @@ def test_impossible_configurations_are_refused() -> None:
     for bad in ({"rcv_wnd": 70000}, {"rcv_wnd": -1}, {"mss": 0}, {"syn_retries": -1}):
         with pytest.raises(ValueError):
             Config(**bad)  # type: ignore[arg-type]
+
+
+# ------------------------------------------- linux rules found by the fuzzer
+
+
+def _close_wait(cfg: Config) -> Tcb:
+    """The server after the client's FIN (RCV.NXT = 102, the FIN still unread)."""
+    _, server = established_pair(cfg=cfg)
+    server, _ = step(server, SegmentArrives(Segment(FIN | ACK, 101, 301, 8)))
+    assert server.state is State.CLOSE_WAIT and server.rcv_nxt == 102
+    return server
+
+
+@pytest.mark.parametrize("flags", [RST, RST | FIN])
+def test_rst_at_the_fins_number_resets_after_the_fin(flags: Flags) -> None:
+    """Linux tcp_reset_check(): RCV.NXT - 1 resets in CLOSE-WAIT; RFC 9293 drops it."""
+    for cfg in (RFC, LINUX):
+        new, out = step(_close_wait(cfg), SegmentArrives(Segment(flags, 101)))
+        assert emitted(out) == []
+        assert new.state is (State.CLOSED if cfg is LINUX else State.CLOSE_WAIT)
+
+
+def test_linux_sequence_test_is_stricter_while_the_queue_holds_the_fin() -> None:
+    """Since 6.17 a segment ending beyond the window passes only with an empty receive
+    queue; a FIN may stick out by its one number."""
+    unread = _close_wait(LINUX)
+    assert unread.eof_queued
+    read, out = step(unread, ReceiveCall())  # the application reads the end of stream
+    assert not read.eof_queued and signals(out) == [Reply.ERROR_CONNECTION_CLOSING]
+    edge = 102 + unread.rcv_wnd
+    beyond = Segment(RST, edge, 0, 8, b"x")  # ends one beyond the right edge
+    for tcb, challenged in ((unread, False), (read, True)):
+        _, out = step(tcb, SegmentArrives(beyond))
+        assert [s.flags for s in emitted(out)] == ([ACK] if challenged else [])
+    _, out = step(unread, SegmentArrives(Segment(RST | FIN, edge)))  # the FIN sticks out
+    assert [s.flags for s in emitted(out)] == [ACK]  # accepted: a challenge ACK
+
+
+def test_simultaneous_open_ack_of_nothing_new() -> None:
+    """Linux's full socket takes SEG.ACK = SND.UNA in SYN-RECEIVED; the SYN stays unacked."""
+    for cfg in (RFC, LINUX):
+        client, _ = step(closed(cfg), OpenCall(active=True, iss=100))
+        client, _ = step(client, SegmentArrives(Segment(SYN, 300, 0, 8)))
+        assert client.state is State.SYN_RECEIVED
+        new, out = step(client, SegmentArrives(Segment(ACK, 301, 100, 8)))
+        if cfg is RFC:
+            assert new.state is State.SYN_RECEIVED
+            assert [(s.flags, s.seq) for s in emitted(out)] == [(RST, 100)]
+            continue
+        assert new.state is State.ESTABLISHED and new.syn_unacked and emitted(out) == []
+        _, out = step(new, Timeout(TimerKind.RETRANSMISSION))
+        assert [(s.flags, s.seq, s.ack) for s in emitted(out)] == [(SYN | ACK, 100, 301)]
+
+
+def test_request_socket_answers_a_retransmitted_syn_with_the_synack() -> None:
+    for cfg in (RFC, LINUX):
+        server, _ = step(closed(cfg, (300,)), OpenCall(active=False))
+        server, _ = step(server, SegmentArrives(Segment(SYN, 100, 0, 8)))
+        again, out = step(server, SegmentArrives(Segment(SYN, 100, 0, 8)))
+        seg = one_segment(out)
+        assert again.state is State.SYN_RECEIVED and again.retries == server.retries
+        expected = (SYN | ACK, 300) if cfg is LINUX else (ACK, 301)
+        assert (seg.flags, seg.seq, seg.ack) == (*expected, 101)
+        # The answer is not a transmission of ours: R2 bounds the timer's.
+        app = count_transmissions(
+            App(), again, out, 8, answers_syn(server, SegmentArrives(Segment(SYN, 100, 0, 8)))
+        )
+        assert app.synack_tx == 0
+
+
+def test_linux_time_wait_syn_without_a_listener_is_acked() -> None:
+    _, server = _server_in_time_wait(LINUX.with_(listener_kept=False))
+    new, out = step(server, SegmentArrives(Segment(SYN, 5000, 0, 8)))  # type: ignore[arg-type]
+    assert new.state is State.TIME_WAIT
+    assert one_segment(out).flags == ACK
+
+
+def test_header_prediction_is_a_choice_of_the_linux_profile() -> None:
+    """Text at RCV.NXT with a too-old ACK: taken by the fast path, or challenged."""
+    client, _ = established_pair(cfg=LINUX)
+    segment = Segment(ACK, 301, 50, 8, b"ab")  # SEG.ACK far below SND.UNA = 101
+    for fast in (True, False):
+        tcb = replace(client, cfg=LINUX.with_(header_prediction=fast))
+        new, out = step(tcb, SegmentArrives(segment))
+        assert one_segment(out).ack == (303 if fast else 301)
+        assert new.rcv_buf == (b"ab" if fast else b"")
+
+
+def test_linux_retransmission_collapses_the_fin_into_the_text() -> None:
+    for cfg in (RFC, LINUX):
+        client, _ = established_pair(cfg=cfg)
+        client, _ = step(client, SendCall(b"ab"))
+        client, out = step(client, CloseCall())
+        assert [s.flags for s in emitted(out)] == [FIN | ACK]  # the text went out on SEND
+        _, out = step(client, Timeout(TimerKind.RETRANSMISSION))
+        seg = one_segment(out)
+        assert (seg.seq, seg.payload) == (101, b"ab")
+        assert seg.flags == (FIN | ACK if cfg is LINUX else ACK)
+        # The FIN riding on the text is not a transmission of the FIN's own.
+        app = count_transmissions(App(fin_tx=1), client, out, 8)
+        assert app.fin_tx == 1

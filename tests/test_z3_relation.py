@@ -16,6 +16,7 @@ explorer finds one of the catalogue property the claim belongs to.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import replace
 
@@ -28,17 +29,25 @@ from synack.harness.invariants import LOCAL_CORE
 from synack.harness.z3step import disagreement, evaluate_concrete
 from synack.harness.z3tcb import LOOP_BOUND
 from synack.model import (
+    AbortCall,
+    CloseCall,
     Emit,
     Event,
     Flags,
+    Profile,
+    ReceiveCall,
     Segment,
     SegmentArrives,
+    SendCall,
     State,
     Tcb,
+    Timeout,
+    TimerKind,
     Variant,
     step,
 )
-from synack.model.seq import seq_add
+from synack.model.config import PROFILE_RULES
+from synack.model.seq import seq_add, seq_sub
 from synack.model.types import EVENT_KINDS
 from synack.properties.catalogue import get as catalogue_property
 
@@ -96,6 +105,83 @@ def test_encoding_follows_the_model_along_generated_segments(pair: tuple[Tcb, Ev
     if isinstance(event, SegmentArrives):
         after, _ = step(tcb, event)
         assert_faithful(after, event)  # the same segment again, from where it led
+
+
+def _linux_starts() -> list[Tcb]:
+    """A TCB in every state under linux (TIME-WAIT of a passive open too), and one step
+    on (text, FIN, RECEIVE) from each."""
+    starts = [tcb for cfg, _, tcb in STARTS if cfg.profile is Profile.LINUX]
+    starts += [replace(t, passive_open=True) for t in starts if t.state is State.TIME_WAIT]
+    more = []
+    for tcb in starts:
+        for event in (
+            SegmentArrives(Segment(Flags.ACK, tcb.rcv_nxt, tcb.snd_nxt, tcb.snd_wnd, b"ab")),
+            SegmentArrives(Segment(Flags.FIN | Flags.ACK, tcb.rcv_nxt, tcb.snd_nxt, tcb.snd_wnd)),
+            ReceiveCall(),
+        ):
+            more.append(step(tcb, event)[0])
+    return starts + more
+
+
+PROBE_FLAGS = [
+    Flags(0), Flags.ACK, Flags.SYN, Flags.SYN | Flags.ACK, Flags.FIN | Flags.ACK, Flags.RST,
+    Flags.RST | Flags.ACK, Flags.RST | Flags.FIN, Flags.SYN | Flags.FIN, Flags.ACK | Flags.URG,
+]  # fmt: skip
+
+
+def _probe_events(tcb: Tcb) -> list[Event]:
+    """Segments at the edges of the windows, and every call and timer."""
+    nxt, wnd = tcb.rcv_nxt, tcb.rcv_wnd
+    seqs = {tcb.irs, *(seq_add(nxt, d) for d in (-1, 0, 1, wnd - 1, wnd, wnd + 1))}
+    acks = {tcb.iss, seq_sub(tcb.snd_una, 1), tcb.snd_una, tcb.snd_nxt, seq_add(tcb.snd_nxt, 1)}
+    events: list[Event] = [SegmentArrives(Segment(f, q, a if f & Flags.ACK else 0, tcb.snd_wnd,
+                                                  text, 1 if f & Flags.URG else 0))
+                           for f in PROBE_FLAGS for q in sorted(seqs) for a in sorted(acks)
+                           for text in (b"", b"xy")]  # fmt: skip
+    events += [SendCall(b"ab"), ReceiveCall(), CloseCall(), AbortCall()]
+    events += [Timeout(kind) for kind in TimerKind]
+    return events
+
+
+def _shifted_event(event: Event, k: int) -> Event:
+    if not isinstance(event, SegmentArrives):
+        return event
+    seg = event.segment
+    return SegmentArrives(replace(seg, seq=seq_add(seg.seq, k), ack=seq_add(seg.ack, k)))
+
+
+def _without(tcb: Tcb, rule: str) -> Tcb:
+    return replace(tcb, cfg=tcb.cfg.with_(disabled=frozenset({rule})))
+
+
+@functools.cache
+def _decided_by() -> dict[str, list[tuple[Tcb, Event]]]:
+    """For each linux rule, the first two probe inputs (with the rule off) whose step it
+    decides."""
+    found: dict[str, list[tuple[Tcb, Event]]] = {r.id: [] for r in PROFILE_RULES[Profile.LINUX]}
+    for tcb in _linux_starts():
+        for event in _probe_events(tcb):
+            on = step(tcb, event)
+            for rule, inputs in found.items():
+                if len(inputs) >= 2:
+                    continue  # two inputs per rule are checked
+                off = _without(tcb, rule)
+                off_tcb, off_out = step(off, event)
+                if (replace(off_tcb, cfg=tcb.cfg), off_out) != on:
+                    inputs.append((off, event))
+    return found
+
+
+@pytest.mark.parametrize("rule", [r.id for r in PROFILE_RULES[Profile.LINUX]])
+def test_encoding_follows_each_linux_rule_switch(rule: str) -> None:
+    """The fuzzer switches linux rules off one at a time to name the one that explains
+    a finding.  For every rule: some probe input is decided by it, and on such inputs
+    the encoding with the rule off still computes the model's successor."""
+    mattering = _decided_by()[rule]
+    assert mattering, f"no probe input is decided by rule {rule}"
+    assert_faithful(*mattering[0])
+    off, event = mattering[-1]
+    assert_faithful(shifted(off, (1 << 32) - 3), _shifted_event(event, (1 << 32) - 3))
 
 
 def test_a_wrong_encoding_is_caught() -> None:
