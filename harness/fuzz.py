@@ -25,7 +25,7 @@ from synack.model.seq import MASK, seq_add, seq_sub
 from synack.model.tcb import Tcb, closed
 from synack.model.types import SYNCHRONIZED, Event, OpenCall, SegmentArrives, State
 
-from .oracle import Divergence, Oracle, event_class
+from .oracle import KNOWN_FLAGS, Divergence, Oracle, event_class
 from .targets import AppCall, CallName, Observation, Role, Target, Traits
 
 Json = dict[str, Any]
@@ -95,31 +95,6 @@ _COMMON = (
 )
 
 
-@functools.cache
-def picks(kinds: tuple[str, ...]) -> st.SearchStrategy[Pick]:
-    """Mostly the exact value (that is what moves a connection on), often near it."""
-    exact = st.just(Pick(kinds[0]))
-    near = st.builds(Pick, st.sampled_from(kinds[1:-1]), st.integers(0, 64))
-    wild = st.builds(Pick, st.just(kinds[-1]), st.integers(0, MASK))
-    return st.one_of(exact, exact, exact, near, near, wild)
-
-
-@functools.cache
-def actions(waits: bool = True, text_sizes: int = 40) -> st.SearchStrategy[Action]:
-    flags = st.one_of(
-        st.sampled_from([int(f) for f in _COMMON]),
-        st.sampled_from([int(f) for f in _COMMON]),
-        st.integers(0, 63),  # any combination, invalid ones included
-    )
-    sizes = st.one_of(st.just(0), st.just(0), st.integers(1, text_sizes))
-    inject = st.builds(Inject, flags, picks(SEQ_PICKS), picks(ACK_PICKS), sizes, st.integers(0, 8))
-    call = st.builds(Call, st.sampled_from(list(CallName)), st.integers(1, 20))
-    choices: list[st.SearchStrategy[Action]] = [inject, inject, inject, inject, call]
-    if waits:
-        choices.append(st.just(Wait()))
-    return st.one_of(*choices)
-
-
 FORWARD: dict[State, tuple[Flags, ...]] = {
     State.CLOSED: (Flags.SYN,),
     State.LISTEN: (Flags.SYN,),
@@ -135,23 +110,123 @@ FORWARD: dict[State, tuple[Flags, ...]] = {
 }
 """What a well-behaved peer sends next from each state: the way deeper in."""
 
+# Generation draws few choices per action (each hypothesis draw costs tens of
+# microseconds): weighted tables in `sampled_from`, which shrink toward their
+# first entry, stand in for nested `one_of`s.
+FLAG_TABLE = tuple(int(f) for f in _COMMON) * 2 + tuple(range(64))
+"""The usual flags most often, but any of the 64 combinations (invalid ones too)."""
+ODD_FLAGS = tuple(f for f in range(64) if Flags(f & ~int(Flags.PSH)) not in KNOWN_FLAGS)
+CLASS_FLAGS = {str(f): int(f) for f in KNOWN_FLAGS}
+"""The flags of each segment event class ("ACK", "SYN,ACK", ...; oracle.event_class)."""
+SEQ_TABLE = ("exact",) * 6 + ("window", "outside", "old", "future") + ("random",) * 2
+ACK_TABLE = ("exact",) * 6 + ("una", "window", "old", "future") + ("random",) * 2
+"""Half the time the exact value (what moves a connection on), often near it."""
+
+CLOSING_STATES = (State.ESTABLISHED, State.CLOSE_WAIT)
+"""The application's close is the way on from these (to FIN-WAIT-1, LAST-ACK)."""
+
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+_SEQ_KINDS, _ACK_KINDS = st.sampled_from(SEQ_TABLE), st.sampled_from(ACK_TABLE)
+_ANY_FLAGS, _ODD_FLAGS = st.sampled_from(FLAG_TABLE), st.sampled_from(ODD_FLAGS)
+_NEAR, _ANYWHERE = st.integers(0, 64), st.integers(0, MASK)
+_SIZES = {n: st.integers(-2 * n, n) for n in (12, 40)}  # max(0, size): two in three no text
+_UP, _CALL_SIZE, _ONE_IN_EIGHT = st.integers(0, 8), st.integers(1, 20), st.integers(0, 7)
+_CALLS = st.sampled_from(list(CallName))
+_CLOSING_CALLS = st.sampled_from([CallName.SHUTDOWN, CallName.SEND])
+
 
 @functools.cache
-def actions_from(state: State, waits: bool = True) -> st.SearchStrategy[Action]:
-    """Actions aimed at a target in `state`: half the time the segment that moves it on."""
-    forward = st.builds(
-        Inject,
-        st.sampled_from([int(f) for f in FORWARD[state]]),
-        picks(SEQ_PICKS),
-        picks(ACK_PICKS),
-        st.one_of(st.just(0), st.just(0), st.integers(1, 12)),
-        st.just(0),
-    )
-    if state in (State.ESTABLISHED, State.CLOSE_WAIT):
-        # The application's close is the way on from here (to FIN-WAIT-1, LAST-ACK).
-        closing = st.builds(Call, st.sampled_from([CallName.SHUTDOWN, CallName.SEND]), st.just(4))
-        return st.one_of(forward, closing, forward, actions(waits))
-    return st.one_of(forward, forward, actions(waits))
+def _kinds(state: State, waits: bool) -> st.SearchStrategy[str]:
+    """What the next action is, weighted: mostly the way on from `state`."""
+    forward = ("forward",) * 8
+    closing = ("closing",) * 4 if state in CLOSING_STATES else ()
+    anything = ("inject",) * 3 + ("call",) + (("wait",) if waits else ())
+    return st.sampled_from((*forward, *closing, *anything, "steer", "steer"))
+
+
+@functools.cache
+def _forward_flags(state: State) -> st.SearchStrategy[int]:
+    return st.sampled_from([int(f) for f in FORWARD[state]])
+
+
+@functools.cache
+def _one_of(classes: tuple[str, ...]) -> st.SearchStrategy[str]:
+    return st.sampled_from(classes)
+
+
+def _draw_pick(draw: Draw, kinds: st.SearchStrategy[str]) -> Pick:
+    kind = draw(kinds)
+    if kind == "exact":
+        return Pick(kind)
+    return Pick(kind, draw(_ANYWHERE if kind == "random" else _NEAR))
+
+
+def _inject(draw: Draw, flags: int, max_size: int) -> Inject:
+    seq, ack = _draw_pick(draw, _SEQ_KINDS), _draw_pick(draw, _ACK_KINDS)
+    size = max(0, draw(_SIZES[max_size]))
+    up = draw(_UP) if flags & Flags.URG else 0
+    return Inject(flags, seq, ack, size, up)
+
+
+STEERED_CALLS = {
+    "call:send": CallName.SEND,
+    "call:receive": CallName.RECV,
+    "call:close": CallName.SHUTDOWN,
+    "call:abort": CallName.ABORT,
+}
+
+
+def _of_class(draw: Draw, event_class: str) -> Action:
+    """An action of the coverage event class `event_class` (oracle.EVENT_CLASSES)."""
+    if event_class in STEERED_CALLS:
+        return Call(STEERED_CALLS[event_class], draw(_CALL_SIZE))
+    if event_class.startswith("timeout:"):
+        return Wait()
+    if event_class == "odd-flags":
+        return _inject(draw, draw(_ODD_FLAGS), 40)
+    action = _inject(draw, CLASS_FLAGS[event_class.removesuffix("+text")], 40)
+    text = event_class.endswith("+text")
+    return replace(action, size=max(action.size, 1) if text else 0)
+
+
+def draw_action(
+    draw: Draw, state: State, waits: bool, rare_waits: bool, steer: tuple[str, ...] = ()
+) -> tuple[Action, str | None]:
+    """One action aimed at a target in `state`, and the event class it was steered to.
+
+    `rare_waits`: a wait costs seconds, so seven in eight drawn waits become
+    something else.  `steer`: event classes not yet exercised in `state`,
+    which one action in nine aims at (coverage steering).
+    """
+    kind = draw(_kinds(state, waits))
+    if kind == "steer" and steer:
+        aimed = draw(_one_of(steer))
+        return _of_class(draw, aimed), aimed
+    if kind == "wait" and rare_waits and draw(_ONE_IN_EIGHT):
+        kind = "inject"
+    if kind == "forward":
+        return _inject(draw, draw(_forward_flags(state)), 12), None
+    if kind == "closing":
+        return Call(draw(_CLOSING_CALLS), 4), None
+    if kind == "call":
+        return Call(draw(_CALLS), draw(_CALL_SIZE)), None
+    if kind == "wait":
+        return Wait(), None
+    return _inject(draw, draw(_ANY_FLAGS), 40), None
+
+
+@functools.cache
+def action_strategy(
+    state: State, waits: bool, rare_waits: bool, steer: tuple[str, ...]
+) -> st.SearchStrategy[tuple[Action, str | None]]:
+    """`draw_action` as one strategy: a single draw from the test's data per action."""
+
+    @st.composite
+    def one(draw: st.DrawFn) -> tuple[Action, str | None]:
+        return draw_action(draw, state, waits, rare_waits, steer)
+
+    return one()
 
 
 @dataclass(frozen=True, slots=True)

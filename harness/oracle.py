@@ -17,11 +17,12 @@ window each target segment advertises becomes the candidate's RCV.WND).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import product
 
-from synack.model.endpoint import step
+from synack.model.endpoint import step as model_step
 from synack.model.segment import Flags, Segment
 from synack.model.tcb import Tcb
 from synack.model.types import (
@@ -39,6 +40,10 @@ from synack.model.types import (
 from .targets import Observation, Traits, UserOutput
 
 _PSH = int(Flags.PSH)
+
+step = functools.lru_cache(maxsize=1 << 14)(model_step)
+"""`model.step`, remembered: the collect hint and the timer plans step the same
+candidates with the same events (TCBs and events are hashable values)."""
 MAX_CANDIDATES = 256
 NEW_ISS_STATES = (State.CLOSED, State.LISTEN, State.TIME_WAIT)
 
@@ -60,9 +65,7 @@ def event_class(event: Event | None) -> str:
     """The coverage label of an event: segment flags (+text), call, or timer."""
     if isinstance(event, SegmentArrives):
         seg = event.segment
-        flags = Flags(seg.bits & ~_PSH)
-        label = str(flags) if flags in KNOWN_FLAGS else "odd-flags"
-        return label + ("+text" if seg.payload else "")
+        return _segment_class(seg.bits & ~_PSH, bool(seg.payload))
     if isinstance(event, Timeout):
         return f"timeout:{event.kind.value}"
     if isinstance(event, OpenCall):
@@ -70,6 +73,12 @@ def event_class(event: Event | None) -> str:
     if event is None:
         return "idle"
     return "call:" + type(event).__name__.removesuffix("Call").lower()
+
+
+@functools.cache
+def _segment_class(bits: int, text: bool) -> str:
+    flags = Flags(bits)
+    return (str(flags) if flags in KNOWN_FLAGS else "odd-flags") + ("+text" if text else "")
 
 
 KNOWN_FLAGS = frozenset(

@@ -14,6 +14,7 @@ IPv4 total length).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from collections.abc import Iterable
@@ -170,9 +171,19 @@ def _decode_options(block: bytes) -> tuple[TcpOption, ...]:
 
 def _address(text: str, what: str) -> bytes:
     try:
-        return ipaddress.IPv4Address(text).packed
+        return _packed(text)
     except ValueError as exc:
         raise ValueError(f"Packet.{what}={text!r} is not an IPv4 address: {exc}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _packed(text: str) -> bytes:
+    return ipaddress.IPv4Address(text).packed
+
+
+@functools.lru_cache(maxsize=256)
+def _dotted(packed: bytes) -> str:
+    return str(ipaddress.IPv4Address(packed))
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,8 +311,8 @@ def decode(data: bytes) -> Packet:
         Flags(offset_flags & SEGMENT_FLAGS_MASK), seq, ack, wnd, tcp[tcp_header_len:], up
     )
     return Packet(
-        src=str(ipaddress.IPv4Address(src)),
-        dst=str(ipaddress.IPv4Address(dst)),
+        src=_dotted(src),
+        dst=_dotted(dst),
         sport=sport,
         dport=dport,
         segment=segment,
