@@ -42,15 +42,15 @@ GIVE_UP = 8
 (a call the target cannot make there, say)."""
 
 
-def _steerable(campaign: Campaign, slow_waits: bool) -> dict[State, tuple[str, ...]]:
+def _steerable(campaign: Campaign, waits: bool) -> dict[State, tuple[str, ...]]:
     """For each state, the event classes to steer toward: not yet exercised there, and
-    not aimed at in vain `GIVE_UP` times; waits only where they are cheap."""
+    not aimed at in vain `GIVE_UP` times; waits only where they are wanted and cheap."""
     steerable: dict[State, tuple[str, ...]] = {}
     for state in State:
         steerable[state] = tuple(
             cls
             for cls in EVENT_CLASSES
-            if not (slow_waits and cls.startswith("timeout:"))
+            if (waits or not cls.startswith("timeout:"))
             and campaign.coverage[f"{state} {cls}"] == 0
             and campaign.steered[f"{state} {cls}"] < GIVE_UP
         )
@@ -171,7 +171,7 @@ def _fuzz(
         remaining = max_examples - campaign.examples
         # Frozen for the batch, so that shrinking replays mean the same examples.
         steering.clear()
-        steering.update(_steerable(campaign, slow))
+        steering.update(_steerable(campaign, waits and not slow))
 
         def probe(opening: Opening, data: st.DataObject) -> None:
             if not failing and (

@@ -114,6 +114,23 @@ def test_model_target_has_no_findings_in_2000_examples(tmp_path: Path) -> None:
     assert len(states) == 11, states
 
 
+def test_steering_reaches_more_and_respects_no_waits(tmp_path: Path) -> None:
+    """Coverage steering aims at event classes still missing in a state; a campaign
+    without waits never draws one, even when steering toward timer classes."""
+    target = open_target("model", Profile.RFC9293)
+    cfg = oracle_config(target, Profile.RFC9293)
+    drawn: list[Example] = []
+    campaign = fuzz(
+        target, cfg, 600, 300, 3, tmp_path / "db", "model", waits=False,
+        on_run=lambda r: drawn.append(r.example),
+    )  # fmt: skip
+    assert not [a for e in drawn for a in e.actions if isinstance(a, Wait)]
+    assert sum(campaign.steered.values()) > 0  # actions were aimed at missing classes
+    assert not [label for label in campaign.coverage if "timeout:" in label]
+    with_waits = fuzz(target, cfg, 600, 300, 3, tmp_path / "db2", "model")
+    assert [label for label in with_waits.coverage if "timeout:" in label]
+
+
 @pytest.mark.parametrize("variant", [v.value for v in Variant])
 def test_every_variant_is_found_and_shrunk(variant: str, tmp_path: Path) -> None:
     spec = f"variant:{variant}"
