@@ -182,7 +182,7 @@ class Oracle:
         for tcb in self.candidates:
             for path in self._paths(tcb, event, syn_seq, waited):
                 if self._matches(path, observed):
-                    survivors.add(self._learn(path.after, observed))
+                    survivors.add(self._learn(path, observed))
                     labels.update(path.labels)
         if not survivors:
             expected = tuple(
@@ -206,15 +206,25 @@ class Oracle:
             return False
         return _user_matches(path.user, observed.user, self.traits.user_outputs)
 
-    def _learn(self, tcb: Tcb, observed: Observation) -> Tcb:
-        """Take RCV.WND from the target's last segment (real stacks choose their windows)."""
+    def _learn(self, path: Path, observed: Observation) -> Tcb:
+        """Take RCV.WND from the target's last segment (real stacks choose their windows).
+
+        Until the target advertises again, the right edge of its window stays
+        where it was: the application reading text frees buffer space, but a
+        stack announces that only with its next segment (Linux keeps testing
+        against rcv_wup + rcv_wnd).
+        """
+        tcb = path.after
+        if self.traits.exact_windows or tcb.state in (State.CLOSED, State.LISTEN):
+            return tcb
         # A RST's window field means nothing (Linux sends 0): only other segments say.
         advertised = [s for s in observed.segments if not s.rst]
-        if self.traits.exact_windows or not advertised:
+        if advertised:
+            window = advertised[-1].wnd + len(tcb.rcv_buf)
+        elif len(tcb.rcv_buf) < len(path.before.rcv_buf) and tcb.rcv_nxt == path.before.rcv_nxt:
+            window = tcb.cfg.rcv_wnd - (len(path.before.rcv_buf) - len(tcb.rcv_buf))
+        else:
             return tcb
-        if tcb.state in (State.CLOSED, State.LISTEN):
-            return tcb
-        window = advertised[-1].wnd + len(tcb.rcv_buf)
         if window == tcb.cfg.rcv_wnd:
             return tcb
         return replace(tcb, cfg=tcb.cfg.with_(rcv_wnd=min(window, 0xFFFF)))

@@ -245,6 +245,18 @@ CONSISTENT = {
         passive(*ESTABLISH, Inject(ACK, EXACT, Pick("old", 5000), 3), Inject(ACK, EXACT, EXACT, 2)),
         None,
     ),
+    # Reading text frees buffer space, but the right edge stays where the kernel
+    # last advertised it (rcv_wup + rcv_wnd) until it sends again.
+    "right-edge-stays-after-a-read": (
+        passive(
+            *ESTABLISH,
+            Inject(ACK, EXACT, EXACT, 3),
+            Call(CallName.RECV),
+            Inject(ACK, Pick("outside", 0), EXACT),
+            Inject(ACK, Pick("outside", 1), EXACT),
+        ),
+        None,
+    ),
     # 6.17+: a RST with text ending beyond the window is dropped while the FIN is
     # unread (RFC 9293 drops it too); once it is read, a challenge ACK.
     "queue-holds-the-fin": (
