@@ -391,7 +391,7 @@ class Handlers(Endpoint):
         result = ite(z3.And(pc, z3.Not(cont)), t1, result)
         syn_body = body
         if self.cfg.rule("header-syn"):
-            header_syn = z3.And(seg.syn, z3.Not(self.simultaneous_open_synack(t, seg)))
+            header_syn = z3.And(seg.syn, z3.Not(self.linux_synack_passes(t, seg)))
             syn_body = replace(body, syn=header_syn)
         t2, cont2 = self.fourth_check_syn(cont, t, syn_body)
         result = ite(z3.And(cont, z3.Not(cont2)), t2, result)
@@ -526,8 +526,12 @@ class Handlers(Endpoint):
         cont = z3.Or(allowance, z3.And(pc, accept))
         owed = z3.Or(allowance, z3.And(z3.Not(allowance), lost))
         if self.cfg.rule("simultaneous-synack"):
-            owed = z3.Or(owed, self.simultaneous_open_synack(t, seg))
+            owed = z3.Or(owed, self.linux_synack_passes(t, seg))
         return cont, body, owed
+
+    def linux_synack_passes(self, t: SymTcb, seg: SymSeg) -> B:
+        """`arrives._linux_synack_passes`."""
+        return z3.And(self.simultaneous_open_synack(t, seg), seg.seg_len == 1, seg.ack == t.snd_nxt)
 
     def simultaneous_open_synack(self, t: SymTcb, seg: SymSeg) -> B:
         return z3.And(

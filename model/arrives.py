@@ -223,7 +223,7 @@ def other_states(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb:
             return after_rst if after_rst is not None else tcb
         if tcb.cfg.rule("header-syn"):
             # Linux tests the header's SYN bit, even when the SYN lies before RCV.NXT.
-            body = replace(body, syn=seg.syn and not _simultaneous_open_synack(tcb, seg))
+            body = replace(body, syn=seg.syn and not _linux_synack_passes(tcb, seg))
         after_syn = _fourth_check_syn(tcb, body, out)
         if after_syn is not tcb:
             return after_syn if after_syn is not None else tcb
@@ -393,7 +393,7 @@ def _first_check_sequence(
     body = _trim_to_window(tcb, body)
     # Linux accepts a segment whose text lies wholly outside the window and
     # then drops the text with an ACK (tcp_data_queue(), out_of_window).
-    if tcb.cfg.rule("simultaneous-synack") and _simultaneous_open_synack(tcb, seg):
+    if tcb.cfg.rule("simultaneous-synack") and _linux_synack_passes(tcb, seg):
         # Linux passes it (tcp_validate_incoming()), and tcp_data_queue()
         # then sees a segment wholly below RCV.NXT: a duplicate ACK.
         return body, True
@@ -422,6 +422,12 @@ def _linux_sequence_ok(tcb: Tcb, seg: Segment) -> bool:
         and seq_le(tcb.rcv_nxt, end)
         and (queue_empty or seq_le(seq_sub(end, int(seg.fin)), right))
     )
+
+
+def _linux_synack_passes(tcb: Tcb, seg: Segment) -> bool:
+    """Linux tcp_validate_incoming(): the simultaneous-open SYN,ACK passes the SYN check
+    only if it carries nothing else and SEG.ACK = SND.NXT."""
+    return _simultaneous_open_synack(tcb, seg) and seg.seg_len == 1 and seg.ack == tcb.snd_nxt
 
 
 def _simultaneous_open_synack(tcb: Tcb, seg: Segment) -> bool:

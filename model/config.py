@@ -192,8 +192,10 @@ PROFILE_RULES: dict[Profile, tuple[Rule, ...]] = {
         Rule(
             "simultaneous-synack",
             "SYN-RECEIVED after a simultaneous open: the peer's SYN,ACK completes the "
-            "handshake and is answered with an ACK (its SYN lies below RCV.NXT)",
-            "Linux tcp_validate_incoming() lets it pass; tcp_data_queue() sends a duplicate ACK",
+            "handshake and is answered with an ACK (its SYN lies below RCV.NXT) if it carries "
+            "nothing else and SEG.ACK = SND.NXT; otherwise its SYN bit gets a challenge ACK",
+            "Linux tcp_validate_incoming() lets only that SYN,ACK pass; tcp_data_queue() sends "
+            "a duplicate ACK",
         ),
         Rule(
             "simultaneous-ack-of-nothing",

@@ -213,6 +213,16 @@ DEVIATIONS = {
         passive(*ESTABLISH, Call(CallName.SEND, 4), Call(CallName.SHUTDOWN), Wait()),
         {"retransmit-collapse"},
     ),
+    # The simultaneous-open SYN,ACK passes Linux's SYN check only when bare.
+    "simultaneous-synack-with-text-challenged": (
+        Example(
+            Role.ACTIVE,
+            7000,
+            0,
+            (Inject(SYN, EXACT, EXACT), Inject(SYN | ACK, Pick("old", 0), EXACT, 1)),
+        ),
+        {"header-syn", "syn-challenge"},
+    ),
     "simultaneous-open-ack-of-nothing": (
         Example(
             Role.ACTIVE,
