@@ -115,14 +115,24 @@ LOCAL_CORE: tuple[Clause, ...] = (
         lambda cfg, s: z3.Implies(
             is_state(s.tcb.state, S.SYN_SENT, S.SYN_RECEIVED),
             z3.And(
-                s.tcb.snd_una == s.tcb.iss,
                 s.tcb.snd_nxt == s.tcb.iss + 1,
-                z3.Not(s.tcb.syn_acked),
                 z3.Not(s.tcb.fin_sent),
+                z3.Or(
+                    z3.And(s.tcb.snd_una == s.tcb.iss, z3.Not(s.tcb.syn_acked)),
+                    z3.And(
+                        z3.BoolVal(cfg.rule("request-socket")),
+                        is_state(s.tcb.state, S.SYN_RECEIVED),
+                        z3.Not(s.tcb.passive_open),
+                        s.tcb.snd_una == s.tcb.iss + 1,
+                        s.tcb.syn_acked,
+                        z3.Not(s.tcb.rtx_timer),
+                    ),
+                ),
             ),
         ),
-        "written from the model (only the SYN is in flight before synchronization), not "
-        "yet forced by an observed CTI",
+        "written from the model (only the SYN is in flight before synchronization); under "
+        "linux a SYN,ACK reaching into a request socket's window makes the child socket, "
+        "SYN-RECEIVED with the SYN acknowledged",
     ),
     Clause(
         "synchronized-syn-acked",

@@ -467,9 +467,18 @@ class Handlers(Endpoint):
         self.disarm_all(drop_req, t)
         t1 = self.listening(drop_req, t)
         pc = z3.And(pc, z3.Not(syn_drop), seg.ack_bit)
-        self.out.emit(z3.And(pc, seg.syn), self.ack_segment(t))
+        child = z3.And(pc, seg.syn)
+        self.out.emit(child, self.ack_segment(t))
+        t_child = replace(
+            t,
+            passive_open=FALSE,
+            snd_una=t.iss + 1,
+            syn_acked=TRUE,
+            retries=bv(0, RETRY_BITS),
+        )
+        t_child = self.disarm_retransmission(child, t_child)
         cont = z3.And(pc, z3.Not(seg.syn))
-        t1 = ite(again, t_again, t1)
+        t1 = ite(again, t_again, ite(child, t_child, t1))
         body = Body(seg.seq, seg.length, seg.fin, seg.urg, FALSE)
         front = seq_lt(body.seq, t.rcv_nxt)
         body = select_body(front, trim_front(body, t.rcv_nxt - body.seq), body)

@@ -327,11 +327,13 @@ def _linux_request_sock(tcb: Tcb, seg: Segment, out: list[Output]) -> Tcb | _Ide
     if not seg.has_ack:
         return tcb
     if seg.syn:
-        # The child socket is created, sees the SYN bit in the header and
-        # answers with a challenge ACK (tcp_validate_incoming()).
-        # SIMPLIFICATION: the model stays in its SYN-RECEIVED.
+        # The ACK made the child socket: a full socket, still in SYN-RECEIVED,
+        # with our SYN acknowledged.  It sees the SYN bit in the header and
+        # answers with a challenge ACK (tcp_validate_incoming()); from now on it
+        # is handled like the full socket of an active open.
         emit(out, ack_segment(tcb))
-        return tcb
+        child = replace(tcb, passive_open=False, snd_una=seq_add(tcb.iss, 1), syn_acked=True)
+        return replace(disarm_retransmission(child, out), retries=0)
     body = _Idealized(seg.seq, seg.payload, seg.fin, seg.urg)
     if seq_lt(body.seq, tcb.rcv_nxt):
         body = _trim_front(body, seq_sub(tcb.rcv_nxt, body.seq))

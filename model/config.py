@@ -113,7 +113,9 @@ PROFILE_RULES: dict[Profile, tuple[Rule, ...]] = {
             "zero-length segment at RCV.NXT + RCV.WND), a failing segment gets an ACK unless "
             "it is a RST; a SYN with SEG.SEQ != IRS drops the request and is answered with "
             "the reset built from the segment; a segment without ACK is then dropped; a "
-            "SYN,ACK at IRS reaching into the window gets a challenge ACK",
+            "SYN,ACK at IRS reaching into the window makes the child socket (SYN-RECEIVED, our "
+            "SYN acknowledged, from then on like the full socket of an active open) and gets "
+            "a challenge ACK",
             "Linux tcp_check_req(), tcp_in_window(), send_ack and embryonic_reset of the "
             "request socket, tcp_v4_send_reset()",
         ),

@@ -223,6 +223,17 @@ DEVIATIONS = {
         ),
         {"header-syn", "syn-challenge"},
     ),
+    # A SYN,ACK at IRS with text makes the request socket's child (a full socket in
+    # SYN-RECEIVED): a SYN after it gets a challenge ACK, not the embryonic reset.
+    "request-socket-child-challenges-a-syn": (
+        passive(
+            Inject(SYN, EXACT, EXACT),
+            Inject(SYN | ACK, Pick("old", 0), EXACT, 1),
+            Inject(SYN, EXACT, EXACT),
+            Inject(ACK, EXACT, EXACT, 2),
+        ),
+        {"request-socket"},  # what the rfc9293 run reached: its divergence at the SYN,ACK
+    ),
     "simultaneous-open-ack-of-nothing": (
         Example(
             Role.ACTIVE,
