@@ -13,9 +13,9 @@ replayable against the kernel.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from hypothesis import strategies as st
 
@@ -111,7 +111,7 @@ FORWARD: dict[State, tuple[Flags, ...]] = {
 """What a well-behaved peer sends next from each state: the way deeper in."""
 
 # Generation draws few choices per action (each hypothesis draw costs tens of
-# microseconds): weighted tables in `sampled_from`, which shrink toward their
+# microseconds): weighted tables drawn as an index, which shrink toward their
 # first entry, stand in for nested `one_of`s.
 FLAG_TABLE = tuple(int(f) for f in _COMMON) * 2 + tuple(range(64))
 """The usual flags most often, but any of the 64 combinations (invalid ones too)."""
@@ -126,37 +126,50 @@ CLOSING_STATES = (State.ESTABLISHED, State.CLOSE_WAIT)
 """The application's close is the way on from these (to FIN-WAIT-1, LAST-ACK)."""
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
+T = TypeVar("T")
 
-_SEQ_KINDS, _ACK_KINDS = st.sampled_from(SEQ_TABLE), st.sampled_from(ACK_TABLE)
-_ANY_FLAGS, _ODD_FLAGS = st.sampled_from(FLAG_TABLE), st.sampled_from(ODD_FLAGS)
+
+class _Table(Generic[T]):
+    """A weighted choice drawn as an index (cheaper than `sampled_from`; shrinks to [0])."""
+
+    def __init__(self, entries: Sequence[T]) -> None:
+        self.entries = tuple(entries)
+        self.index = st.integers(0, len(self.entries) - 1)
+
+    def draw(self, draw: Draw) -> T:
+        return self.entries[draw(self.index)]
+
+
+_SEQ_KINDS, _ACK_KINDS = _Table(SEQ_TABLE), _Table(ACK_TABLE)
+_ANY_FLAGS, _ODD_FLAGS = _Table(FLAG_TABLE), _Table(ODD_FLAGS)
 _NEAR, _ANYWHERE = st.integers(0, 64), st.integers(0, MASK)
 _SIZES = {n: st.integers(-2 * n, n) for n in (12, 40)}  # max(0, size): two in three no text
 _UP, _CALL_SIZE, _ONE_IN_EIGHT = st.integers(0, 8), st.integers(1, 20), st.integers(0, 7)
-_CALLS = st.sampled_from(list(CallName))
-_CLOSING_CALLS = st.sampled_from([CallName.SHUTDOWN, CallName.SEND])
+_CALLS = _Table(list(CallName))
+_CLOSING_CALLS = _Table([CallName.SHUTDOWN, CallName.SEND])
 
 
 @functools.cache
-def _kinds(state: State, waits: bool) -> st.SearchStrategy[str]:
+def _kinds(state: State, waits: bool) -> _Table[str]:
     """What the next action is, weighted: mostly the way on from `state`."""
     forward = ("forward",) * 8
     closing = ("closing",) * 4 if state in CLOSING_STATES else ()
     anything = ("inject",) * 3 + ("call",) + (("wait",) if waits else ())
-    return st.sampled_from((*forward, *closing, *anything, "steer", "steer"))
+    return _Table((*forward, *closing, *anything, "steer", "steer"))
 
 
 @functools.cache
-def _forward_flags(state: State) -> st.SearchStrategy[int]:
-    return st.sampled_from([int(f) for f in FORWARD[state]])
+def _forward_flags(state: State) -> _Table[int]:
+    return _Table([int(f) for f in FORWARD[state]])
 
 
 @functools.cache
-def _one_of(classes: tuple[str, ...]) -> st.SearchStrategy[str]:
-    return st.sampled_from(classes)
+def _one_of(classes: tuple[str, ...]) -> _Table[str]:
+    return _Table(classes)
 
 
-def _draw_pick(draw: Draw, kinds: st.SearchStrategy[str]) -> Pick:
-    kind = draw(kinds)
+def _draw_pick(draw: Draw, kinds: _Table[str]) -> Pick:
+    kind = kinds.draw(draw)
     if kind == "exact":
         return Pick(kind)
     return Pick(kind, draw(_ANYWHERE if kind == "random" else _NEAR))
@@ -184,7 +197,7 @@ def _of_class(draw: Draw, event_class: str) -> Action:
     if event_class.startswith("timeout:"):
         return Wait()
     if event_class == "odd-flags":
-        return _inject(draw, draw(_ODD_FLAGS), 40)
+        return _inject(draw, _ODD_FLAGS.draw(draw), 40)
     action = _inject(draw, CLASS_FLAGS[event_class.removesuffix("+text")], 40)
     text = event_class.endswith("+text")
     return replace(action, size=max(action.size, 1) if text else 0)
@@ -199,21 +212,21 @@ def draw_action(
     something else.  `steer`: event classes not yet exercised in `state`,
     which one action in nine aims at (coverage steering).
     """
-    kind = draw(_kinds(state, waits))
+    kind = _kinds(state, waits).draw(draw)
     if kind == "steer" and steer:
-        aimed = draw(_one_of(steer))
+        aimed = _one_of(steer).draw(draw)
         return _of_class(draw, aimed), aimed
     if kind == "wait" and rare_waits and draw(_ONE_IN_EIGHT):
         kind = "inject"
     if kind == "forward":
-        return _inject(draw, draw(_forward_flags(state)), 12), None
+        return _inject(draw, _forward_flags(state).draw(draw), 12), None
     if kind == "closing":
-        return Call(draw(_CLOSING_CALLS), 4), None
+        return Call(_CLOSING_CALLS.draw(draw), 4), None
     if kind == "call":
-        return Call(draw(_CALLS), draw(_CALL_SIZE)), None
+        return Call(_CALLS.draw(draw), draw(_CALL_SIZE)), None
     if kind == "wait":
         return Wait(), None
-    return _inject(draw, draw(_ANY_FLAGS), 40), None
+    return _inject(draw, _ANY_FLAGS.draw(draw), 40), None
 
 
 @functools.cache

@@ -291,9 +291,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         type=float,
-        default=120.0,
+        default=300.0,
         metavar="SECONDS",
-        help="time for each row: a lemma, an invariants lemma, or a claim (120)",
+        help="time for each row: a lemma, an invariants lemma, or a claim (300)",
     )
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
 
