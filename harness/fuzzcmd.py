@@ -115,16 +115,15 @@ def _campaign(
     )
     live = console.is_terminal
     with Progress(*columns, console=console, transient=True, disable=not live) as bar:
-        task = bar.add_task("fuzz", total=args.examples, rate=0.0, cov=0, n=0)
+        task = bar.add_task("fuzz", total=args.examples, rate=0.0, cov=0, n="0")
         last = [0.0]
 
         def update(c: Campaign) -> None:
             now = time.monotonic()
             if now - last[0] > 0.1:
                 last[0] = now
-                bar.update(
-                    task, completed=c.examples, rate=c.rate, cov=len(c.coverage), n=len(c.findings)
-                )
+                found = f"{len(c.findings)}{' (shrinking one)' if c.shrinking else ''}"
+                bar.update(task, completed=c.examples, rate=c.rate, cov=len(c.coverage), n=found)
 
         return fuzz(
             target,

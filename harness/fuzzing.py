@@ -38,6 +38,9 @@ from .targets import Target
 BATCH = 200
 MAX_ACTIONS = 16
 GIVE_UP = 8
+SHRINK_LIMIT = 90.0
+"""Seconds spent shrinking one finding (attempts with real-time waits are slow);
+after that, or once the budget is spent, the smallest failure so far is kept."""
 """Actions aimed at a (state x event class) pair before it counts as out of reach
 (a call the target cannot make there, say)."""
 
@@ -83,10 +86,17 @@ class Campaign:
     stopped: str = ""
     unreproduced: int = 0
     steered: Counter[str] = field(default_factory=Counter)  # actions aimed at each pair
+    shrinking: bool = False  # a finding is being shrunk right now
 
     @property
     def rate(self) -> float:
         return self.examples / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class _Shrink:
+    since: float = 0.0  # when this batch's first failure was seen
+    cut: bool = False  # shrinking was stopped (time), not exhausted
 
 
 def fuzz(
@@ -157,6 +167,7 @@ def _fuzz(
     slow = target.traits.slow_waits
     failing: list[Run] = []  # this batch's divergent runs (the shrinker's attempts)
     steering: dict[State, tuple[str, ...]] = {}
+    shrink = _Shrink()
     while campaign.examples < max_examples:
         if interrupted.is_set():
             campaign.stopped = "interrupted"
@@ -168,17 +179,19 @@ def _fuzz(
             campaign.stopped = f"{max_findings} findings"
             break
         failing.clear()
+        shrink.cut = False
         remaining = max_examples - campaign.examples
         # Frozen for the batch, so that shrinking replays mean the same examples.
         steering.clear()
         steering.update(_steerable(campaign, waits and not slow))
 
         def probe(opening: Opening, data: st.DataObject) -> None:
-            if not failing and (
-                campaign.examples >= max_examples
-                or time.monotonic() - start >= budget
-                or interrupted.is_set()
-            ):
+            now = time.monotonic()
+            out_of_time = now - start >= budget or interrupted.is_set()
+            if failing and (out_of_time or now - shrink.since > SHRINK_LIMIT):
+                shrink.cut = True  # every attempt passes now: hypothesis stops shrinking
+                return
+            if not failing and (out_of_time or campaign.examples >= max_examples):
                 return  # out of examples or time: the rest of the batch is skipped
             example = Example(opening.role, opening.peer_iss, opening.target_iss, ())
             length = data.draw(st.integers(1, MAX_ACTIONS), label="actions")
@@ -206,6 +219,11 @@ def _fuzz(
                 if progress is not None:
                     progress(campaign)
             if run.divergence is not None and run.signature() not in known:
+                if not failing:
+                    shrink.since = time.monotonic()
+                    campaign.shrinking = True
+                    if progress is not None:
+                        progress(campaign)
                 failing.append(run)
                 raise _Diverged(run)
 
@@ -226,11 +244,15 @@ def _fuzz(
         except _Diverged as found:
             _record(campaign, known, Finding(found.run, False, time.monotonic() - start))
         except (FlakyFailure, Flaky):
-            # The shrunk case did not fail again on hypothesis's final replay
-            # (a real stack's timing): keep the smallest failure seen.
+            # The shrunk case did not fail again on hypothesis's final replay (a
+            # real stack's timing, or shrinking cut short, whose replay passes by
+            # design): keep the smallest failure seen.
             if failing:
                 smallest = min(failing, key=lambda r: (len(r.example.actions), len(r.steps)))
-                _record(campaign, known, Finding(smallest, True, time.monotonic() - start))
+                when = time.monotonic() - start
+                _record(campaign, known, Finding(smallest, not shrink.cut, when))
+        finally:
+            campaign.shrinking = False
     campaign.seconds = time.monotonic() - start
     return campaign
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from synack.harness import findings
+from synack.harness import findings, fuzzing
 from synack.harness.fuzz import Call, Example, Inject, Pick, Wait, run_example
 from synack.harness.fuzzcmd import oracle_config
 from synack.harness.fuzzing import fuzz
@@ -146,6 +146,26 @@ def test_every_variant_is_found_and_shrunk(variant: str, tmp_path: Path) -> None
     assert again.divergence is not None and again.signature() == run.signature()
     spec_target = open_target("model", Profile.RFC9293)
     assert run_example(spec_target, run.example, cfg).divergence is None
+
+
+def test_shrinking_stops_at_its_time_limit_and_keeps_the_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shrinking with real-time waits is slow: past SHRINK_LIMIT the smallest failure
+    so far is kept, as a finding that reproduced (not a flaky one)."""
+    monkeypatch.setattr(fuzzing, "SHRINK_LIMIT", 0.0)
+    spec = "variant:two-way-handshake"
+    target = open_target(spec, Profile.RFC9293)
+    cfg = oracle_config(target, Profile.RFC9293)
+    runs: list[bool] = []
+    campaign = fuzz(
+        target, cfg, 5000, 60, 11, tmp_path / "db", spec, max_findings=1,
+        on_run=lambda r: runs.append(r.divergence is not None),
+    )  # fmt: skip
+    assert len(campaign.findings) == 1 and not campaign.findings[0].flaky
+    assert runs.index(True) == len(runs) - 1  # no shrinking attempt ran after the failure
+    again = run_example(target, campaign.findings[0].run.example, cfg)
+    assert again.divergence is not None
 
 
 def test_a_waiting_example_gives_up_as_the_specification_says() -> None:
