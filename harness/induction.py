@@ -313,10 +313,11 @@ def _concrete_event(step: LocalStep, model: z3.ModelRef) -> tuple[Event, int | N
     action = step.action
     iss = None if step.new_iss is None else int(value_of(step.new_iss, ev))
     if action.event is OpenCall:
-        return OpenCall(active=action.active, iss=iss if action.active else None), iss
+        opening = OpenCall(action.active, iss if action.active else None, action.remote)
+        return opening, iss
     if action.event is SendCall:
         assert step.length is not None
-        return SendCall(b"d" * int(value_of(step.length, ev))), None
+        return SendCall(b"d" * int(value_of(step.length, ev))), iss
     if action.event is SegmentArrives:
         assert step.segment is not None
         return SegmentArrives(concrete_segment(step.segment, ev)), iss

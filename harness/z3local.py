@@ -89,11 +89,13 @@ class LocalAction:
     event: type
     active: bool = False
     timer: TimerKind | None = None
+    remote: bool = False
 
 
 ACTIONS: tuple[LocalAction, ...] = (
     LocalAction("OPEN (active)", OpenCall, active=True),
     LocalAction("OPEN (passive)", OpenCall),
+    LocalAction("OPEN (passive, remote socket named)", OpenCall, remote=True),
     LocalAction("SEND", SendCall),
     LocalAction("RECEIVE", ReceiveCall),
     LocalAction("CLOSE", CloseCall),
@@ -134,7 +136,7 @@ def build_step(
         seg = fresh_seg(f"{tag}.seg")
         assumptions += [z3.ULE(seg.wnd, 0xFFFF), z3.ULE(seg.up, 0xFFFF)]
         assumptions.append(z3.ULE(seg.length, max_text))
-    if action.event in (SegmentArrives, OpenCall):
+    if action.event in (SegmentArrives, OpenCall, SendCall):
         new_iss = z3.BitVec(f"{tag}.iss", 32)
     if action.event is SendCall:
         length = z3.BitVec(f"{tag}.len", 32)
@@ -143,6 +145,7 @@ def build_step(
     event = SymEvent(
         action.event,
         active=action.active,
+        remote=action.remote,
         timer=action.timer,
         segment=seg,
         length=length,

@@ -74,6 +74,7 @@ class SymEvent:
 
     kind: type
     active: bool = False
+    remote: bool = False
     timer: TimerKind | None = None
     segment: SymSeg | None = None
     length: BV | None = None
@@ -116,7 +117,8 @@ def step(cfg: Config, tcb: SymTcb, event: SymEvent) -> StepResult:
         new = h.open_call(TRUE, tcb, event)
     elif kind is SendCall:
         assert event.length is not None
-        new = h.send_call(TRUE, tcb, event.length)
+        assert event.new_iss is not None
+        new = h.send_call(TRUE, tcb, event.length, event.new_iss)
     elif kind is ReceiveCall:
         new = h.receive_call(TRUE, tcb)
     elif kind is CloseCall:
@@ -144,10 +146,18 @@ class Handlers(Endpoint):
         closed, listen = is_state(t.state, S.CLOSED), is_state(t.state, S.LISTEN)
         if not ev.active:
             self.reply(z3.And(pc, z3.Not(closed)), Reply.ERROR_ALREADY_EXISTS)
-            return self.listening(z3.And(pc, closed), t)
+            fresh = replace(
+                empty_tcb(S.LISTEN, passive_open=True), remote_specified=z3.BoolVal(ev.remote)
+            )
+            return ite(z3.And(pc, closed), fresh, t)
         go = z3.And(pc, z3.Or(closed, listen))
         assert ev.new_iss is not None
-        iss = ev.new_iss
+        new = self.active_open(go, t, ev.new_iss)
+        self.reply(z3.And(pc, z3.Not(go)), Reply.ERROR_ALREADY_EXISTS)
+        return ite(go, new, t)
+
+    def active_open(self, go: B, t: SymTcb, iss: BV) -> SymTcb:
+        """SYN-SENT with ISS `iss`, the SYN emitted and the timer armed (when `go`)."""
         new = replace(
             empty_tcb(S.SYN_SENT),
             iss=iss,
@@ -157,21 +167,23 @@ class Handlers(Endpoint):
             recv_pending=t.recv_pending,
         )
         self.out.emit(go, self.syn_segment(new))
-        new = self.arm_retransmission(go, new)
-        self.reply(z3.And(pc, z3.Not(go)), Reply.ERROR_ALREADY_EXISTS)
-        return ite(go, new, t)
+        return self.arm_retransmission(go, new)
 
-    def send_call(self, pc: B, t: SymTcb, length: BV) -> SymTcb:
+    def send_call(self, pc: B, t: SymTcb, length: BV, new_iss: BV) -> SymTcb:
         closed, listen = is_state(t.state, S.CLOSED), is_state(t.state, S.LISTEN)
         self.reply(z3.And(pc, closed), Reply.ERROR_DOES_NOT_EXIST)
-        self.reply(z3.And(pc, listen), Reply.ERROR_REMOTE_UNSPECIFIED)
+        unspecified = z3.And(pc, listen, z3.Not(t.remote_specified))
+        self.reply(unspecified, Reply.ERROR_REMOTE_UNSPECIFIED)
+        to_active = z3.And(pc, listen, t.remote_specified)
+        opened = self.active_open(to_active, t, new_iss)
+        opened = replace(opened, snd_buf=opened.snd_buf + length)
         rest = z3.And(pc, z3.Not(closed), z3.Not(listen))
         queueing = is_state(t.state, S.SYN_SENT, S.SYN_RECEIVED, S.ESTABLISHED, S.CLOSE_WAIT)
         bad = z3.Or(t.fin_queued, z3.Not(queueing))
         self.reply(z3.And(rest, bad), Reply.ERROR_CONNECTION_CLOSING)
         go = z3.And(rest, z3.Not(bad))
         t = ite(go, replace(t, snd_buf=t.snd_buf + length), t)
-        return self.transmit(go, t)
+        return ite(to_active, opened, self.transmit(go, t))
 
     def receive_call(self, pc: B, t: SymTcb) -> SymTcb:
         closed = is_state(t.state, S.CLOSED)
@@ -428,7 +440,9 @@ class Handlers(Endpoint):
         raw = t.snd_nxt + 65537
         iss = z3.If(raw == 0, bv(1), raw)
         self.disarm_all(reborn, t)
-        listener = empty_tcb(S.LISTEN, passive_open=True)
+        listener = replace(
+            empty_tcb(S.LISTEN, passive_open=True), remote_specified=t.remote_specified
+        )
         return ite(reborn, self.listen_state(reborn, listener, seg, iss), t), taken
 
     def linux_time_wait(self, pc: B, t: SymTcb, seg: SymSeg) -> SymTcb:
@@ -797,9 +811,9 @@ def event_to_sym(tcb: Tcb, event: Event) -> SymEvent:
     new_iss = bv(tcb.take_iss()[0])
     if isinstance(event, OpenCall):
         iss = new_iss if event.iss is None else bv(event.iss)
-        return SymEvent(OpenCall, active=event.active, new_iss=iss)
+        return SymEvent(OpenCall, active=event.active, remote=event.remote, new_iss=iss)
     if isinstance(event, SendCall):
-        return SymEvent(SendCall, length=bv(len(event.data)))
+        return SymEvent(SendCall, length=bv(len(event.data)), new_iss=new_iss)
     if isinstance(event, SegmentArrives):
         return SymEvent(SegmentArrives, segment=seg_to_sym(event.segment), new_iss=new_iss)
     if isinstance(event, Timeout):

@@ -76,6 +76,7 @@ class SymTcb:
 
     state: BV
     passive_open: B
+    remote_specified: B
     iss: BV
     irs: BV
     snd_una: BV
@@ -118,6 +119,7 @@ TCB_FIELDS = tuple(f.name for f in fields(SymTcb))
 BOOL_FIELDS = frozenset(
     {
         "passive_open",
+        "remote_specified",
         "syn_acked",
         "fin_queued",
         "fin_sent",
@@ -164,6 +166,7 @@ def empty_tcb(state: State = S.CLOSED, passive_open: bool = False) -> SymTcb:
     return SymTcb(
         state=state_val(state),
         passive_open=z3.BoolVal(passive_open),
+        remote_specified=z3.BoolVal(False),
         iss=zero,
         irs=zero,
         snd_una=zero,
@@ -384,7 +387,9 @@ class Endpoint:
         return ite(pc, empty_tcb(), t)
 
     def listening(self, pc: B, t: SymTcb) -> SymTcb:
-        return ite(pc, empty_tcb(S.LISTEN, passive_open=True), t)
+        """`listening()`: a fresh LISTEN TCB that keeps the remote socket, if named."""
+        fresh = replace(empty_tcb(S.LISTEN, passive_open=True), remote_specified=t.remote_specified)
+        return ite(pc, fresh, t)
 
     # --- sending.py: transmit
 

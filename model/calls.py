@@ -40,7 +40,7 @@ def _reply(out: list[Output], reply: Reply) -> None:
 def open_call(tcb: Tcb, call: OpenCall, out: list[Output]) -> Tcb:
     """3.10.1 OPEN Call."""
     if tcb.state is S.CLOSED and not call.active:
-        return listening(tcb)
+        return replace(listening(tcb), remote_specified=call.remote)
     if tcb.state in (S.CLOSED, S.LISTEN) and call.active:
         # CLOSED: create the TCB; LISTEN: "change the connection from passive to active".
         if call.iss is None:
@@ -71,9 +71,13 @@ def send_call(tcb: Tcb, call: SendCall, out: list[Output]) -> Tcb:
         _reply(out, Reply.ERROR_DOES_NOT_EXIST)
         return tcb
     if state is S.LISTEN:
-        # The model's passive OPEN leaves the remote socket unspecified (listen()).
-        _reply(out, Reply.ERROR_REMOTE_UNSPECIFIED)
-        return tcb
+        if not tcb.remote_specified:
+            _reply(out, Reply.ERROR_REMOTE_UNSPECIFIED)
+            return tcb
+        # "change the connection from passive to active, select an ISS.  Send a
+        # SYN segment"; the text is queued until ESTABLISHED.
+        tcb = open_call(tcb, OpenCall(active=True), out)
+        return replace(tcb, snd_buf=tcb.snd_buf + call.data)
     if tcb.fin_queued or state not in (
         S.SYN_SENT,
         S.SYN_RECEIVED,

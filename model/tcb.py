@@ -28,12 +28,14 @@ class Tcb:
     still sits in the receive queue, the application not having read the end
     of the stream, which makes Linux's sequence test stricter.  `iss_pool`
     stands for the ISN generator (3.4.1): the values it will produce, in
-    order; the last one repeats.
+    order; the last one repeats.  `remote_specified`: the passive OPEN named
+    the remote socket, so a SEND in LISTEN may turn the connection active.
     """
 
     state: State = State.CLOSED
     cfg: Config = DEFAULT_CONFIG
     passive_open: bool = False
+    remote_specified: bool = False
     iss_pool: tuple[int, ...] = (0,)
     iss: int = 0
     irs: int = 0
@@ -117,8 +119,17 @@ def deleted(tcb: Tcb) -> Tcb:
 
 
 def listening(tcb: Tcb) -> Tcb:
-    """A fresh LISTEN TCB (passive OPEN, or SYN-RECEIVED returning to LISTEN)."""
-    return Tcb(state=State.LISTEN, cfg=tcb.cfg, iss_pool=tcb.iss_pool, passive_open=True)
+    """A fresh LISTEN TCB (passive OPEN, or SYN-RECEIVED returning to LISTEN).
+
+    The passive OPEN's remote socket, if it named one, is kept.
+    """
+    return Tcb(
+        state=State.LISTEN,
+        cfg=tcb.cfg,
+        iss_pool=tcb.iss_pool,
+        passive_open=True,
+        remote_specified=tcb.remote_specified,
+    )
 
 
 def rcv_window_end(tcb: Tcb) -> int:

@@ -88,10 +88,15 @@ class Reply(Enum):
 
 @dataclass(frozen=True, slots=True)
 class OpenCall:
-    """OPEN (3.10.1).  Active opens send a SYN; `iss` overrides the ISN generator."""
+    """OPEN (3.10.1).  Active opens send a SYN; `iss` overrides the ISN generator.
+
+    `remote`: a passive OPEN with the remote socket specified (listen() leaves
+    it unspecified); a SEND on such a LISTEN connection makes it active.
+    """
 
     active: bool
     iss: int | None = None
+    remote: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ def one_of_each_state(cfg: Config) -> dict[str, Tcb]:
     out["closed"] = a
     b, _ = step(b, OpenCall(active=False))
     out["listen"] = b
+    out["listen-remote-named"], _ = step(closed(cfg, (500,)), OpenCall(active=False, remote=True))
     a, o = step(a, OpenCall(active=True))
     out["syn-sent"] = a
     syn = one_segment(o)

@@ -99,7 +99,7 @@ def segments_for(draw: st.DrawFn, tcb: Tcb) -> Segment:
 def events_for(draw: st.DrawFn, tcb: Tcb) -> Event:
     kind = draw(st.sampled_from(EVENT_KINDS))
     if kind is OpenCall:
-        return OpenCall(draw(st.booleans()), draw(st.none() | u32))
+        return OpenCall(draw(st.booleans()), draw(st.none() | u32), remote=draw(st.booleans()))
     if kind is SendCall:
         return SendCall(draw(st.binary(min_size=1, max_size=12)))
     if kind is SegmentArrives:
