@@ -20,7 +20,7 @@ from synack.properties.catalogue import CATALOGUE, Property, deviation
 
 from .counterexample import chart, mermaid, run, step_to_json, system_to_json
 from .explore import Exploration, Limits, Progressing, explore
-from .output import write_json
+from .output import save_latest, write_json
 
 EXIT_OK, EXIT_VIOLATED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
@@ -140,6 +140,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.out:
         _save_counterexamples(Path(args.out), report, console)
     write_json(args.json, report)
+    save_latest("check", report)
     if interrupted:
         return 130
     if any(r.violations for _, r in results):

@@ -2,8 +2,7 @@
 
 Exit status: 0 all good; 1 a property violated / a finding; 2 bad usage
 or set-up (one clear line, no traceback); 3 unknown (a limit was hit).
-the other engines (prove, fuzz, replay, conformance, docs) arrive with
-their issues.
+conformance arrives with its issue.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from synack.model.config import PROFILE_RULES, Profile, Variant
 from synack.model.scenarios import DEFAULT_SCENARIOS, SCENARIOS
 from synack.properties.catalogue import CATALOGUE
 
-from . import check, fuzzcmd, prove, replay
+from . import check, docsite, fuzzcmd, prove, replay
 from .targets import target_names
 
 EXIT_OK = 0
@@ -113,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_arguments(p_replay)
     p_replay.set_defaults(func=replay.cmd_replay)
+    p_docs = sub.add_parser(
+        "docs",
+        help="generate the state-graph documentation (HTML + Markdown)",
+        description="Generate a static site (index.html, no server needed) and the same pages "
+        "as Markdown: the endpoint state diagram and transition table per profile, every "
+        "default scenario's explored graph, the property catalogue with each property's "
+        "status per scenario and profile and every broken variant's counterexample, and the "
+        "latest reports.  Results are cached by a fingerprint of synack's source.  Exit "
+        "status: 0 written, 2 bad usage or set-up (Graphviz missing, unwritable --out).",
+    )
+    docsite.add_arguments(p_docs)
+    p_docs.set_defaults(func=docsite.cmd_docs)
     return parser
 
 

@@ -242,32 +242,59 @@ def _mermaid_segment(seg: Segment) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One row of a sequence diagram: a note or state on one side, or a segment.
+
+    `kind` is "note", "state" or "segment"; a segment goes from `side` to
+    the other side and may be `lost` or `duplicated`.
+    """
+
+    kind: str
+    side: Side
+    text: str
+    lost: bool = False
+    duplicated: bool = False
+
+
+def exchanges(steps: Sequence[Step]) -> list[Exchange]:
+    """The rows of the sequence diagram of `steps` (Mermaid and SVG draw the same)."""
+    rows: list[Exchange] = []
+    states = {Side.CLIENT: "CLOSED", Side.SERVER: "CLOSED"}
+    for step in steps:
+        action = step.action
+        if isinstance(action, AppStep | FireTimer):
+            rows.append(Exchange("note", action.side, _event(step)))
+        else:
+            sender = Side.CLIENT if action.direction is Direction.C2S else Side.SERVER
+            seg = _mermaid_segment(action.envelope.segment)
+            lost = isinstance(action, LoseSegment)
+            dup = isinstance(action, DeliverSegment) and action.keep_copy
+            rows.append(Exchange("segment", sender, seg, lost, dup))
+        for side in Side:
+            now = str(step.after.tcb(side).state)
+            if now != states[side]:
+                rows.append(Exchange("state", side, now))
+                states[side] = now
+    return rows
+
+
 def mermaid(steps: Sequence[Step], title: str = "") -> str:
     """The counterexample as a Mermaid sequenceDiagram (renders on GitHub)."""
     lines = ["sequenceDiagram"]
     if title:
         lines.append(f"    title {title}")
     lines += ["    participant C as client", "    participant S as server"]
-    states = {Side.CLIENT: "CLOSED", Side.SERVER: "CLOSED"}
-    for step in steps:
-        action = step.action
-        if isinstance(action, AppStep | FireTimer):
-            letter = "C" if action.side is Side.CLIENT else "S"
-            lines.append(f"    Note over {letter}: {_event(step)}")
+    letter = {Side.CLIENT: "C", Side.SERVER: "S"}
+    for row in exchanges(steps):
+        here = letter[row.side]
+        if row.kind != "segment":
+            lines.append(f"    Note over {here}: {row.text}")
+        elif row.lost:
+            lines.append(f"    {here}-x{letter[row.side.peer]}: {row.text} (lost)")
         else:
-            src, dst = ("C", "S") if action.direction is Direction.C2S else ("S", "C")
-            seg = _mermaid_segment(action.envelope.segment)
-            if isinstance(action, LoseSegment):
-                lines.append(f"    {src}-x{dst}: {seg} (lost)")
-            else:
-                dup = " (duplicated)" if action.keep_copy else ""
-                lines.append(f"    {src}->>{dst}: {seg}{dup}")
-        for side in Side:
-            now = str(step.after.tcb(side).state)
-            if now != states[side]:
-                letter = "C" if side is Side.CLIENT else "S"
-                lines.append(f"    Note over {letter}: {now}")
-                states[side] = now
+            dup = " (duplicated)" if row.duplicated else ""
+            lines.append(f"    {here}->>{letter[row.side.peer]}: {row.text}{dup}")
     return "\n".join(lines) + "\n"
 
 

@@ -31,6 +31,7 @@ class Limits:
     max_states: int | None = None
     budget: float | None = None  # seconds
     max_memory: int | None = None  # bytes of resident memory
+    first_violation: bool = False  # stop at the first violation (breadth-first: a shortest)
 
     @staticmethod
     def default_memory() -> int:
@@ -110,9 +111,14 @@ def explore(
     limits: Limits | None = None,
     progress: Progress | None = None,
     every: int = 2000,
+    visit: Callable[[int, SystemState], None] | None = None,
 ) -> Exploration:
-    """Explore `system` breadth-first; see the module docstring."""
-    search = _Search(system, properties, limits or Limits(max_memory=Limits.default_memory()))
+    """Explore `system` breadth-first; see the module docstring.
+
+    `visit(node, state)` is called once for each state, when it is found.
+    """
+    limits = limits or Limits(max_memory=Limits.default_memory())
+    search = _Search(system, properties, limits, visit)
     try:
         search.run(progress, every)
     except KeyboardInterrupt:
@@ -123,8 +129,14 @@ def explore(
 class _Search:
     """One breadth-first run: the frontier, the store, and what was found so far."""
 
-    def __init__(self, system: System, properties: Sequence[Property], limits: Limits) -> None:
-        self.system, self.limits = system, limits
+    def __init__(
+        self,
+        system: System,
+        properties: Sequence[Property],
+        limits: Limits,
+        visit: Callable[[int, SystemState], None] | None = None,
+    ) -> None:
+        self.system, self.limits, self.visit = system, limits, visit
         self.store = GraphStore()
         self.result = Exploration(system, self.store, tuple(properties))
         self.state_props = [p for p in properties if p.check_state is not None]
@@ -133,6 +145,8 @@ class _Search:
         self.good_ends: list[int] = []
         self.bad_ends: list[int] = []
         root, _ = self.store.add_state(system.initial, -1, -1)
+        if visit is not None:
+            visit(root, system.initial)
         _check_state(system, system.initial, root, self.state_props, self.result)
         self.queue: deque[tuple[SystemState, int]] = deque([(system.initial, root)])
 
@@ -148,6 +162,9 @@ class _Search:
                 return
             self.expand(*self.queue.popleft())
             expanded += 1
+            if self.limits.first_violation and self.result.violations:
+                self.stop("stopped at the first violation")
+                return
             if expanded % every == 0:
                 if progress is not None:
                     progress(self.progressing())
@@ -177,6 +194,8 @@ class _Search:
                     path = (*_path(system, store, node), action)
                     result.violations[prop.name] = Violation(prop.name, message, node, path)
             if new:
+                if self.visit is not None:
+                    self.visit(target, nxt)
                 result.depth = max(result.depth, store.depth(target))
                 _check_state(system, nxt, target, self.state_props, result)
                 self.queue.append((nxt, target))
@@ -185,7 +204,8 @@ class _Search:
         kind = end_kind(self.system, state)
         self.result.ends[kind] = self.result.ends.get(kind, 0) + 1
         (self.bad_ends if kind is End.NONE else self.good_ends).append(node)
-        if kind is End.NONE and "no-deadlock" not in self.result.violations:
+        wanted = any(p.name == "no-deadlock" for p in self.result.properties)
+        if kind is End.NONE and wanted and "no-deadlock" not in self.result.violations:
             why = blocked_description(self.system, state)
             self.result.violations["no-deadlock"] = Violation(
                 "no-deadlock", f"deadlock: {why}", node, ()

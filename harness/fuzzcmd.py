@@ -19,7 +19,7 @@ from . import findings
 from .fuzz import Run, run_example
 from .fuzzing import Campaign, fuzz
 from .oracle import EVENT_CLASSES
-from .output import write_json
+from .output import save_latest, write_json
 from .targets import Target, TargetError, fuzz_config, open_target, parse_target
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
@@ -92,7 +92,9 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     finally:
         target.close()
     _summary(console, spec, profile, seed, campaign, reports)
-    write_json(args.json, _report(spec, profile, seed, campaign, reports))
+    report = _report(spec, profile, seed, campaign, reports)
+    write_json(args.json, report)
+    save_latest("fuzz", report)
     return EXIT_FINDING if reports else EXIT_OK
 
 

@@ -39,7 +39,7 @@ from synack.model.config import Config
 from synack.model.tcb import Tcb
 
 from . import induction, relation, twoends, z3seq
-from .output import write_json
+from .output import save_latest, write_json
 
 CORE_ROW = "endpoint-invariants"
 """The report row of the lemma the transition-relation claims stand on."""
@@ -374,25 +374,25 @@ def cmd_prove(args: argparse.Namespace) -> int:
             console.print("  replayed in the Python model:", markup=False)
             for line in row.chart:
                 console.print(f"    {line}", markup=False)
-    if args.json:
-        report = {
-            "profile": profile.value,
-            "variant": variant.value if variant else None,
-            "results": [
-                {
-                    "name": row.name,
-                    "result": row.verdict.value,
-                    "seconds": round(row.seconds, 3),
-                    "source": row.source,
-                    "counterexample": row.counterexample or None,
-                    "steps": row.events or None,
-                    "chart": row.chart or None,
-                    "reason": row.reason or None,
-                }
-                for row in rows
-            ],
-        }
-        write_json(args.json, report)
+    report = {
+        "profile": profile.value,
+        "variant": variant.value if variant else None,
+        "results": [
+            {
+                "name": row.name,
+                "result": row.verdict.value,
+                "seconds": round(row.seconds, 3),
+                "source": row.source,
+                "counterexample": row.counterexample or None,
+                "steps": row.events or None,
+                "chart": row.chart or None,
+                "reason": row.reason or None,
+            }
+            for row in rows
+        ],
+    }
+    write_json(args.json, report)
+    save_latest("prove", report)
     verdicts = {row.verdict for row in rows}
     if Verdict.REFUTED in verdicts:
         return EXIT_REFUTED
