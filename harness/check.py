@@ -19,6 +19,7 @@ from synack.model.scenarios import get as get_scenario
 from synack.properties.catalogue import CATALOGUE, Property, deviation
 
 from .counterexample import chart, mermaid, run, step_to_json, system_to_json
+from .docdata import DOCS_CACHE, PairRecorder, Results, scenario_record
 from .explore import Exploration, Limits, Progressing, explore
 from .output import save_latest, write_json
 
@@ -129,8 +130,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     interrupted = False
     for scenario in scenarios:
         system = scenario.build(profile, variant, _network(scenario, args), args.eager_timers)
-        result = _explore_with_progress(console, scenario.name, system, props, limits)
+        pairs = PairRecorder()
+        result = _explore_with_progress(console, scenario.name, system, props, limits, pairs)
         results.append((scenario, result))
+        if system == scenario.build(profile) and len(props) == len(CATALOGUE) and result.complete:
+            # The run `synack docs` shows: keep it, so the docs need not explore it again.
+            record = scenario_record(scenario.name, profile.value, result, pairs)
+            Results(DOCS_CACHE).store(("scenario", scenario.name, profile.value), record)
         if result.stop_reason and "interrupted" in result.stop_reason:
             interrupted = True
             break
@@ -151,7 +157,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _explore_with_progress(
-    console: Console, name: str, system: Any, props: list[Property], limits: Limits
+    console: Console,
+    name: str,
+    system: Any,
+    props: list[Property],
+    limits: Limits,
+    visit: PairRecorder | None = None,
 ) -> Exploration:
     columns = (
         SpinnerColumn(),
@@ -168,7 +179,7 @@ def _explore_with_progress(
         def update(p: Progressing) -> None:
             bar.update(task, states=p.states, transitions=p.transitions, depth=p.depth)
 
-        return explore(system, props, limits, update)
+        return explore(system, props, limits, update, visit=visit)
 
 
 def _verdict(result: Exploration, name: str) -> str:

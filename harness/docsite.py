@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +33,12 @@ from synack.properties.catalogue import CATALOGUE
 
 from . import diagrams
 from .counterexample import Exchange
-from .docdata import Job, Json, Results, jobs_for
+from .docdata import DOCS_CACHE, Job, Json, Results, jobs_for
 from .endpoint_graph import Transition
 from .output import REPORTS
 from .pages import STYLE, Bullets, Heading, Image, Mermaid, Page, Para, Pre, Table, html, markdown
 
 EXIT_OK, EXIT_USAGE = 0, 2
-CACHE = Path(".synack") / "cache" / "docs"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         action="append",
-        choices=[p.value for p in Profile],
-        help="profiles to document (repeatable; default: all)",
+        choices=[*(p.value for p in Profile), "all"],
+        help="profiles whose scenarios are explored and whose property status is shown "
+        "(repeatable, or 'all'; default: rfc9293); every profile gets its state diagram",
     )
     parser.add_argument(
         "--reports",
@@ -58,7 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-reports", action="store_true", help="leave the latest reports out (a reference only)"
     )
     parser.add_argument(
-        "--cache", metavar="DIR", default=str(CACHE), help="result cache (default: %(default)s)"
+        "--cache",
+        metavar="DIR",
+        default=str(DOCS_CACHE),
+        help="result cache (default: %(default)s)",
     )
     parser.add_argument("--no-cache", action="store_true", help="compute everything again")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
@@ -80,7 +85,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         print(f"synack docs: error: {out} exists and is not a directory", file=sys.stderr)
         return EXIT_USAGE
-    profiles = [Profile(p) for p in args.profile] if args.profile else list(Profile)
+    chosen = args.profile or [Profile.RFC9293.value]
+    profiles = list(Profile) if "all" in chosen else list(dict.fromkeys(map(Profile, chosen)))
     start = time.monotonic()
     results = Results(None if args.no_cache else Path(args.cache), args.jobs)
     data = _compute(results, profiles, console)
@@ -128,10 +134,17 @@ class Site:
         return page
 
     def diagram(self, stem: str, dot: str) -> str:
-        """Keep `stem`.dot and its rendering `stem`.svg; returns the SVG's name."""
+        """Keep `stem`.dot, to be rendered as `stem`.svg; returns the SVG's name."""
         self.files[f"{stem}.dot"] = dot
-        self.files[f"{stem}.svg"] = diagrams.render_svg(dot)
         return f"{stem}.svg"
+
+    def render(self) -> None:
+        """Render every DOT file to SVG, a `dot` process per core at a time."""
+        sources = {n: text for n, text in self.files.items() if n.endswith(".dot")}
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            svgs = pool.map(diagrams.render_svg, sources.values())
+            for name, svg in zip(sources, svgs, strict=True):
+                self.files[name.removesuffix(".dot") + ".svg"] = svg
 
 
 def _transitions(data: Json) -> list[Transition]:
@@ -183,7 +196,7 @@ def build_site(data: dict[Job, Json], profiles: Sequence[Profile], reports: Path
         Heading("State diagrams and transition tables"),
     )
     rows: list[tuple[str, ...]] = []
-    for profile in profiles:
+    for profile in Profile:
         endpoint = data[("endpoint", profile.value)]
         _state_pages(site, profile, endpoint)
         rows.append(
@@ -212,7 +225,12 @@ def build_site(data: dict[Job, Json], profiles: Sequence[Profile], reports: Path
             )
         )
     index.add(
-        Para(f"States, transitions and depth under the {profiles[0].value} profile."),
+        Para(
+            f"States, transitions and depth under the {profiles[0].value} profile; each "
+            "scenario's page has the figures for "
+            + ", ".join(p.value for p in profiles)
+            + " (`synack docs --profile all` explores every profile)."
+        ),
         Table(("scenario", "what happens", "states", "transitions", "depth"), tuple(rows)),
         Heading("Properties and counterexamples"),
         Para(
@@ -226,6 +244,7 @@ def build_site(data: dict[Job, Json], profiles: Sequence[Profile], reports: Path
     _properties_page(site, data, profiles)
     _results_page(site, reports)
     _cli_page(site)
+    site.render()
     return site
 
 
@@ -402,8 +421,9 @@ def _properties_page(site: Site, data: dict[Job, Json], profiles: Sequence[Profi
     page.add(
         Para(
             "Each property with its meaning and source, its status in every default scenario "
-            "under every profile (exhaustive exploration under loss, duplication and "
-            "reordering), and the broken variants that violate it, each with its "
+            "(exhaustive exploration under loss, duplication and reordering) under the "
+            f"profiles {', '.join(p.value for p in profiles)} (`synack docs --profile all` "
+            "adds the others), and the broken variants that violate it, each with its "
             "counterexample. 'deviates (documented)' marks a profile that violates a property "
             "because the stack it describes does so; the reason is given."
         ),

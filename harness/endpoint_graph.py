@@ -117,7 +117,7 @@ def events(tcb: Tcb) -> Iterator[tuple[Event, str, str]]:
     if state is State.CLOSED:
         yield OpenCall(active=False, remote=True), "passive OPEN", "remote socket named"
     sent = 0 if state in (State.CLOSED, State.LISTEN) else seq_sub(tcb.snd_nxt, tcb.iss)
-    if not tcb.snd_buf and sent + len(tcb.snd_buf) <= TEXT_BOUND:
+    if not tcb.snd_buf and sent <= TEXT_BOUND and not reborn(tcb):
         guard = ""
         if state is State.LISTEN:
             guard = "remote socket named" if tcb.remote_specified else "remote socket unnamed"
@@ -132,6 +132,11 @@ def events(tcb: Tcb) -> Iterator[tuple[Event, str, str]]:
     for seg in peer_segments(tcb):
         name, guard = classify(tcb, seg)
         yield SegmentArrives(seg), name, guard
+
+
+def reborn(tcb: Tcb) -> bool:
+    """A connection made from TIME-WAIT by a new SYN (linux): explored without text."""
+    return tcb.state not in (State.CLOSED, State.LISTEN, State.SYN_SENT) and tcb.irs != PEER_ISS
 
 
 def _timeout_name(kind: TimerKind) -> str:
@@ -175,7 +180,7 @@ def peer_segments(tcb: Tcb) -> list[Segment]:
         segs.append(Segment(ACK, rcv, ack, PEER_WND))
         if not peer_done:
             segs.append(Segment(FIN | ACK, rcv, ack, PEER_WND))
-    if not peer_done and seq_sub(rcv, tcb.irs) <= TEXT_BOUND:
+    if not peer_done and seq_sub(rcv, tcb.irs) <= TEXT_BOUND and not reborn(tcb):
         segs.append(Segment(ACK, rcv, una, PEER_WND, b"y"))
     if peer_done:
         segs.append(Segment(FIN | ACK, seq_add(rcv, -1), nxt, PEER_WND))  # FIN retransmitted

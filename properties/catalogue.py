@@ -362,14 +362,14 @@ CATALOGUE: tuple[Property, ...] = (
         "or a documented half-open connection)",
         "RFC 9293 3.5.1, 3.10",
         Kind.GRAPH,
-        (Expect(Variant.EARLY_CLOSE, "lifecycle"),),
+        (Expect(Variant.EARLY_CLOSE, "simultaneous-close"),),
     ),
     Property(
         "eventually-quiescent",
         "from every reachable state a proper end is reachable (AG EF end)",
         "RFC 9293 3.10 (every connection ends)",
         Kind.GRAPH,
-        (Expect(Variant.EARLY_CLOSE, "lifecycle"),),
+        (Expect(Variant.EARLY_CLOSE, "simultaneous-close"),),
     ),
 )
 
