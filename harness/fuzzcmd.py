@@ -95,6 +95,9 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     report = _report(spec, profile, seed, campaign, reports)
     write_json(args.json, report)
     save_latest("fuzz", report)
+    if campaign.failure:
+        print(f"synack fuzz: error: {campaign.failure}", file=sys.stderr)
+        return EXIT_FINDING if reports else EXIT_USAGE
     return EXIT_FINDING if reports else EXIT_OK
 
 

@@ -33,7 +33,7 @@ from synack.model.types import State
 
 from .fuzz import Action, Example, Opening, Run, action_strategy, openings, run_example
 from .oracle import EVENT_CLASSES
-from .targets import Target
+from .targets import Target, TargetError
 
 BATCH = 200
 MAX_ACTIONS = 16
@@ -84,6 +84,7 @@ class Campaign:
     coverage: Counter[str] = field(default_factory=Counter)
     anomalies: list[str] = field(default_factory=list)
     stopped: str = ""
+    failure: str = ""  # the target broke down (what it found before is kept)
     unreproduced: int = 0
     steered: Counter[str] = field(default_factory=Counter)  # actions aimed at each pair
     shrinking: bool = False  # a finding is being shrunk right now
@@ -243,6 +244,9 @@ def _fuzz(
             test()
         except _Diverged as found:
             _record(campaign, known, Finding(found.run, False, time.monotonic() - start))
+        except TargetError as exc:
+            campaign.stopped = campaign.failure = f"the target failed: {exc}"
+            break
         except (FlakyFailure, Flaky):
             # The shrunk case did not fail again on hypothesis's final replay (a
             # real stack's timing, or shrinking cut short, whose replay passes by
