@@ -405,3 +405,26 @@ def test_tools_are_installed_as_the_readme_says() -> None:
     for tool in ("dot", "chromium"):
         if shutil.which(tool) is None:
             require_tool(tool)
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_hand_written_docs_links_resolve() -> None:
+    """Every relative link (and #anchor) in README.md and docs/*.md exists."""
+    broken = []
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for link in re.findall(r"\]\(([^)\s]+)\)", doc.read_text()):
+            if link.startswith("http"):
+                continue
+            path, _, anchor = link.partition("#")
+            target = doc.parent / path if path else doc
+            if not target.exists():
+                broken.append(f"{doc.name}: {link}")
+            elif anchor and target.suffix == ".md":
+                headings = re.findall(r"^#+ (.*)$", target.read_text(), re.MULTILINE)
+                if anchor not in {_slug(h) for h in headings}:
+                    broken.append(f"{doc.name}: {link} (no such heading)")
+    assert broken == []
