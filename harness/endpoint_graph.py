@@ -200,13 +200,7 @@ def classify(tcb: Tcb, seg: Segment) -> tuple[str, str]:
         )
     if seg.rst:
         return "rcv RST", ", ".join(guard)
-    names = []
-    if seg.syn:
-        names.append("SYN,ACK" if seg.has_ack else "SYN")
-    if seg.payload:
-        names.append("text")
-    if seg.fin:
-        names.append("FIN")
+    names = _contents(seg)
     acked = seg.has_ack and seq_sub(seg.ack, tcb.snd_una) > 0 and seg.ack == tcb.snd_nxt
     if seg.has_ack and not seg.syn and tcb.state not in (State.CLOSED, State.LISTEN):
         if acked and tcb.fin_sent:
@@ -249,9 +243,8 @@ def describe_outputs(outputs: tuple[Output, ...], before: Tcb, after: Tcb) -> st
     return "; ".join(dict.fromkeys(parts)) or "x"
 
 
-def _segment_name(seg: Segment) -> str:
-    if seg.rst:
-        return "RST,ACK" if seg.has_ack else "RST"
+def _contents(seg: Segment) -> list[str]:
+    """What a segment carries, in Figure 5's words: SYN or SYN,ACK, text, FIN."""
     names = []
     if seg.syn:
         names.append("SYN,ACK" if seg.has_ack else "SYN")
@@ -259,7 +252,13 @@ def _segment_name(seg: Segment) -> str:
         names.append("text")
     if seg.fin:
         names.append("FIN")
-    return ",".join(names) or "ACK"
+    return names
+
+
+def _segment_name(seg: Segment) -> str:
+    if seg.rst:
+        return "RST,ACK" if seg.has_ack else "RST"
+    return ",".join(_contents(seg)) or "ACK"
 
 
 # ------------------------------------------------------------ RFC steps

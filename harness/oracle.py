@@ -45,6 +45,8 @@ step = functools.lru_cache(maxsize=1 << 14)(model_step)
 """`model.step`, remembered: the collect hint and the timer plans step the same
 candidates with the same events (TCBs and events are hashable values)."""
 MAX_CANDIDATES = 256
+SPONTANEOUS_FIRINGS = 2
+"""Retransmission timeouts a real target may go through during one action."""
 NEW_ISS_STATES = (State.CLOSED, State.LISTEN, State.TIME_WAIT)
 
 
@@ -277,10 +279,16 @@ class Oracle:
             return
         yield (), ()
         if self.traits.spontaneous_timers and TimerKind.RETRANSMISSION in tcb.timers:
+            # Real time passes during an action too: a retransmission timeout
+            # (200 ms at least on Linux) may expire before or after it, and
+            # twice when the fuzzer was held up (a loaded machine) for longer.
             fire = (Timeout(TimerKind.RETRANSMISSION),)
-            yield fire, ()
+            for times in range(1, SPONTANEOUS_FIRINGS + 1):
+                yield fire * times, ()
+                if event is not None:
+                    yield (), fire * times
             if event is not None:
-                yield (), fire
+                yield fire, fire
 
 
 def _run(tcb: Tcb, events: Sequence[Event]) -> Path:

@@ -174,7 +174,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("docs")
     out = root / "site"
     done = subprocess.run(
-        [str(SYNACK), "docs", "--out", str(out), "--cache", str(root / "cache"), *REFERENCE_ARGS],
+        # One worker: the suite runs other files (the Linux fuzzer, in real time) alongside.
+        [
+            str(SYNACK),
+            "docs",
+            "--out",
+            str(out),
+            "--cache",
+            str(root / "cache"),
+            "--jobs",
+            "1",
+            *REFERENCE_ARGS,
+        ],
         capture_output=True,
         text=True,
         timeout=900,
