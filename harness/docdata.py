@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
+import signal
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,8 @@ class PairRecorder:
 def scenario_job(name: str, profile: str) -> Json:
     system = SCENARIOS[name].build(Profile(profile))
     pairs = PairRecorder()
-    result = explore(system, CATALOGUE, Limits(max_memory=Limits.default_memory()), visit=pairs)
+    limits = Limits(max_memory=Limits.default_memory())
+    result = _finished(explore(system, CATALOGUE, limits, visit=pairs))
     return scenario_record(name, profile, result, pairs)
 
 
@@ -152,7 +154,7 @@ def counterexample_job(prop_name: str, variant: str, scenario: str, profile: str
     system = SCENARIOS[scenario].build(Profile(profile), Variant(variant))
     prop = get_property(prop_name)
     limits = Limits(max_memory=Limits.default_memory(), first_violation=True)
-    result = explore(system, (prop,), limits)
+    result = _finished(explore(system, (prop,), limits))
     violation = result.violations.get(prop_name)
     data: Json = {"property": prop_name, "variant": variant, "scenario": scenario}
     data["profile"] = profile
@@ -181,6 +183,21 @@ RUNNERS: dict[str, Callable[..., Json]] = {
 
 def run_job(job: Job) -> Json:
     return RUNNERS[job[0]](*job[1:])
+
+
+def _keyed_job(job: Job) -> tuple[Job, Json]:
+    return job, run_job(job)
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _finished(result: Exploration) -> Exploration:
+    """`result`, unless Ctrl-C cut it short: then the job is interrupted, not done."""
+    if result.stop_reason is not None and "interrupted" in result.stop_reason:
+        raise KeyboardInterrupt
+    return result
 
 
 def jobs_for(profiles: Sequence[Profile], scenarios: Sequence[str]) -> list[Job]:
@@ -271,11 +288,20 @@ class Results:
             for job in missing:
                 results[job] = self._finish(job, run_job(job), done)
             return results
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(missing))) as pool:
-            futures = {pool.submit(run_job, job): job for job in missing}
-            for future in as_completed(futures):
-                job = futures[future]
-                results[job] = self._finish(job, future.result(), done)
+        # Workers ignore Ctrl-C; the parent stops them all at once (terminate),
+        # so an interrupted run caches nothing partial.
+        pool = multiprocessing.get_context("fork").Pool(
+            min(self.workers, len(missing)), initializer=_ignore_sigint
+        )
+        try:
+            for job, data in pool.imap_unordered(_keyed_job, missing):
+                results[job] = self._finish(job, data, done)
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.close()
+            pool.join()
         return results
 
     def _finish(self, job: Job, data: Json, done: Callable[[Job, bool], None] | None) -> Json:

@@ -439,3 +439,28 @@ def test_hand_written_docs_links_resolve() -> None:
                 if anchor not in {_slug(h) for h in headings}:
                     broken.append(f"{doc.name}: {link} (no such heading)")
     assert broken == []
+
+
+def test_ctrl_c_stops_every_worker_and_caches_nothing_partial(tmp_path: Path) -> None:
+    import json
+    import signal
+    import time
+
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen(
+        [str(SYNACK), "docs", "--out", str(tmp_path / "s"), "--cache", str(cache)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches
+    )
+    time.sleep(6)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    leftover = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
+    for entry in cache.glob("*.json") if cache.exists() else ():
+        data = json.loads(entry.read_text())
+        assert data.get("complete", True) is True
