@@ -197,7 +197,7 @@ class ModelTarget:
         self.pending = []
 
 
-TARGET_KINDS = ("model", "variant:NAME", "linux", "python:MODULE:FACTORY")
+TARGET_KINDS = ("model", "variant:NAME", "linux", "python:MODULE:FACTORY", "agent:CMD")
 
 
 def target_names() -> Iterator[tuple[str, str]]:
@@ -206,6 +206,7 @@ def target_names() -> Iterator[tuple[str, str]]:
         yield f"variant:{variant.value}", f"the broken design: {variant.description}"
     yield "linux", "the Linux kernel's TCP in a private network namespace, through a TUN device"
     yield "python:MODULE:FACTORY", "your own stack: FACTORY() in MODULE returns a Target"
+    yield 'agent:"CMD ARGS"', "your own stack in another process, behind the agent contract"
 
 
 def parse_target(spec: str, profile: Profile) -> str:
@@ -218,13 +219,18 @@ def parse_target(spec: str, profile: Profile) -> str:
         if name not in known:
             raise ValueError(f"unknown variant {name!r} (known: {', '.join(known)})")
         return spec
+    if spec.startswith("agent:"):
+        if not spec[len("agent:") :].strip():
+            raise ValueError('an agent target is agent:"CMD ARGS"')
+        return spec
     if spec.startswith("python:"):
         parts = spec.split(":")
         if len(parts) != 3 or not all(parts[1:]):
             raise ValueError(f"{spec!r}: a Python target is python:MODULE:FACTORY")
         return spec
     raise ValueError(
-        f"unknown target {spec!r} (known: model, variant:NAME, linux, python:MODULE:FACTORY)"
+        f"unknown target {spec!r} "
+        "(known: model, variant:NAME, linux, python:MODULE:FACTORY, agent:CMD)"
     )
 
 
@@ -304,6 +310,10 @@ def open_target(spec: str, profile: Profile) -> Target:
         return ModelTarget(fuzz_config(Profile.RFC9293, variant), name=spec)
     if spec.startswith("python:"):
         return _python_target(spec, profile)
+    if spec.startswith("agent:"):
+        from .agent import AgentTarget
+
+        return AgentTarget(spec[len("agent:") :])
     from .linux import LinuxTarget  # imported lazily: only this target needs the kernel
 
     return LinuxTarget()
