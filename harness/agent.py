@@ -32,7 +32,16 @@ from itertools import count
 from synack.model.segment import Segment
 from synack.model.types import Deliver
 
-from .targets import AppCall, CallName, Observation, Role, TargetError, Traits
+from .targets import (
+    AppCall,
+    CallName,
+    Observation,
+    ReadFailed,
+    Role,
+    TargetError,
+    Traits,
+    receive_everything,
+)
 from .wire import MalformedPacket, Packet, decode, describe, encode, mss_option
 
 PROTOCOL = 1
@@ -42,7 +51,6 @@ REPLY_TIMEOUT = 5.0  # one command's reply
 PACKET_TIMEOUT = 0.05  # a segment the oracle expects
 SETTLE = 0.002
 TIMER_TIMEOUT = 3.5  # a real-time stack's next timer
-RECV_LIMIT = 64
 PEER_MSS = 536
 
 AGENT_TRAITS = Traits(
@@ -220,26 +228,17 @@ class AgentTarget:
             self.recv_pending = False
 
     def _recv(self) -> None:
-        data = b""
-        for _ in range(RECV_LIMIT):
-            reply = self._ask("recv")
-            if reply.startswith("data "):
-                data += bytes.fromhex(reply[5:].strip())
-                continue
-            if reply == "eof":
-                self.notes.append(f"recv(): {len(data)} octets, then end of stream")
-                self.recv_pending = False
-                break
-            if not data and reply == "errno EAGAIN":
-                self.notes.append("recv(): nothing queued yet, the read stays pending")
-                self.recv_pending = True
-                return
-            if reply != "errno EAGAIN":
-                self.notes.append(f"recv(): {reply}")
-            self.recv_pending = False
-            break
-        if data:
-            self.delivered.append(Deliver(data))
+        self.recv_pending = receive_everything(self._read, self.notes, self.delivered)
+
+    def _read(self) -> bytes | None:
+        reply = self._ask("recv")
+        if reply.startswith("data "):
+            return bytes.fromhex(reply[5:].strip())
+        if reply == "eof":
+            return b""
+        if reply == "errno EAGAIN":
+            return None
+        raise ReadFailed(reply.removeprefix("errno "))
 
     def wait(self) -> None:
         self.waiting = True

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -348,7 +349,7 @@ def _scenario_page(site: Site, name: str, runs: Sequence[Json]) -> None:
             ("client program", "server program"),
             tuple(
                 (str(c) if c else "", str(s) if s else "")
-                for c, s in _zip_longest(scenario.client_script, scenario.server_script)
+                for c, s in zip_longest(scenario.client_script, scenario.server_script)
             ),
         ),
         Heading("The explored graph"),
@@ -396,11 +397,6 @@ def _scenario_page(site: Site, name: str, runs: Sequence[Json]) -> None:
             ),
             Mermaid(diagrams.pair_mermaid(edges_by_pair)),
         )
-
-
-def _zip_longest(a: Sequence[Any], b: Sequence[Any]) -> list[tuple[Any, Any]]:
-    n = max(len(a), len(b))
-    return [(a[i] if i < len(a) else None, b[i] if i < len(b) else None) for i in range(n)]
 
 
 def _status(prop: Json) -> str:
@@ -572,7 +568,7 @@ def write_site(site: Site, out: Path) -> bool:
     """Write every page (HTML and Markdown), image and the style sheet."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "style.css").write_text(html_style())
+        (out / "style.css").write_text(STYLE.lstrip())
         for page in site.pages:
             target = out / page.name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -586,7 +582,3 @@ def write_site(site: Site, out: Path) -> bool:
         print(f"synack docs: error: cannot write {out}: {exc}", file=sys.stderr)
         return False
     return True
-
-
-def html_style() -> str:
-    return STYLE.lstrip()

@@ -28,7 +28,16 @@ from synack.model.segment import Segment
 from synack.model.types import Deliver
 
 from .netns import SetupError, TunNamespace, preflight
-from .targets import AppCall, CallName, Observation, Role, TargetError, Traits
+from .targets import (
+    AppCall,
+    CallName,
+    Observation,
+    ReadFailed,
+    Role,
+    TargetError,
+    Traits,
+    receive_everything,
+)
 from .wire import MalformedPacket, Packet, decode, describe, encode, mss_option
 
 LOCAL, PEER = "198.18.0.1", "198.18.0.2"
@@ -36,7 +45,6 @@ REPLY_TIMEOUT = 0.05  # seconds to wait for a segment the oracle expects (replie
 SETTLE = 0.0005  # quiet time after the last packet before a collect ends
 TIMER_TIMEOUT = 3.5  # a wait(): the first SYN retransmission comes after 1 s
 PEER_MSS = 536
-RECV_LIMIT = 64  # recv() calls one RECEIVE makes at most
 
 LINUX_TRAITS = Traits(
     exact_windows=False,
@@ -162,42 +170,18 @@ class LinuxTarget:
             self.notes.append(f"{call}: errno {errno.errorcode.get(exc.errno or 0, exc.errno)}")
 
     def _recv(self, conn: socket.socket) -> None:
-        """RECEIVE: everything queued, as the model hands over its whole buffer.
+        """RECEIVE: everything queued.  One recv() stops short of an urgent byte
+        (tcp_recvmsg() ends a read at the urgent mark, SO_OOBINLINE or not)."""
 
-        One recv() stops short of an urgent byte (tcp_recvmsg() ends a read at
-        the urgent mark, SO_OOBINLINE or not), so read until nothing is left.
-        """
-        data = b""
-        for _ in range(RECV_LIMIT):
+        def read() -> bytes | None:
             try:
-                chunk = conn.recv(65536)
+                return conn.recv(65536)
             except BlockingIOError:
-                break
+                return None
             except OSError as exc:
-                self.recv_pending = False
-                name = errno.errorcode.get(exc.errno or 0, exc.errno)
-                self.notes.append(f"recv(): errno {name}")
-                return
-            data += chunk
-            if not chunk:
-                self.notes.append(
-                    "recv(): 0 (end of stream)"
-                    if not data
-                    else f"recv(): {len(data)} octets, then end of stream"
-                )
-                self.recv_pending = False
-                if data:
-                    self.delivered.append(Deliver(data))
-                return
-        if not data:
-            # The model's RECEIVE stays pending until text (or the FIN)
-            # arrives; a blocked read() does the same, so keep reading.
-            self.notes.append("recv(): nothing queued yet, the read stays pending")
-            self.recv_pending = True
-            return
-        self.recv_pending = False
-        self.notes.append(f"recv(): {len(data)} octets")
-        self.delivered.append(Deliver(data))
+                raise ReadFailed(errno.errorcode.get(exc.errno or 0, str(exc.errno))) from None
+
+        self.recv_pending = receive_everything(read, self.notes, self.delivered)
 
     def wait(self) -> None:
         self.waiting = True
