@@ -145,6 +145,13 @@ class AgentTarget:
                 return f"; its stderr says: {lines[-1][:200]}"
         return ""
 
+    def _status(self) -> int | None:
+        """The exit status of an agent whose output has ended (it may take a moment)."""
+        try:
+            return self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return None
+
     def _line(self, timeout: float) -> str:
         """One line from the agent, within `timeout` seconds."""
         assert self.proc.stdout is not None
@@ -159,8 +166,7 @@ class AgentTarget:
                 continue
             chunk = os.read(fd, 65536)
             if not chunk:
-                status = self.proc.poll()
-                raise TargetError(f"agent exited (status {status}){self._last_stderr()}")
+                raise TargetError(f"agent exited (status {self._status()}){self._last_stderr()}")
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
         return line.decode(errors="replace")
@@ -173,7 +179,7 @@ class AgentTarget:
             self.proc.stdin.flush()
         except OSError:
             raise TargetError(
-                f"agent exited (status {self.proc.poll()}){self._last_stderr()}"
+                f"agent exited (status {self._status()}){self._last_stderr()}"
             ) from None
         while True:
             line = self._line(REPLY_TIMEOUT)
