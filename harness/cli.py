@@ -2,7 +2,6 @@
 
 Exit status: 0 all good; 1 a property violated / a finding; 2 bad usage
 or set-up (one clear line, no traceback); 3 unknown (a limit was hit).
-conformance arrives with its issue.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from synack.model.config import PROFILE_RULES, Profile, Variant
 from synack.model.scenarios import DEFAULT_SCENARIOS, SCENARIOS
 from synack.properties.catalogue import CATALOGUE
 
-from . import check, docsite, fuzzcmd, prove, replay
+from . import check, conformance, docsite, fuzzcmd, prove, replay
 from .targets import target_names
 
 EXIT_OK = 0
@@ -124,6 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     docsite.add_arguments(p_docs)
     p_docs.set_defaults(func=docsite.cmd_docs)
+    p_conf = sub.add_parser(
+        "conformance",
+        help="directed RFC 9293 checks and a fuzz budget per target, as a matrix",
+        description="Run a fixed battery of directed checks derived from RFC 9293 (each names "
+        "its section and, where one applies, its Appendix B requirement id) and then a fuzz "
+        "campaign against each target, with the rfc9293 model as the oracle; write the matrix "
+        "(targets x behaviours: conforms / deviates, each deviation with its replayable "
+        "evidence) as Markdown, HTML and JSON.  Exit status: 0 the matrix is written, 1 with "
+        "--strict and a deviation, 2 bad usage or a target that cannot be run (the matrix is "
+        "still written for the others).",
+    )
+    conformance.add_arguments(p_conf)
+    p_conf.set_defaults(func=conformance.cmd_conformance)
     return parser
 
 

@@ -29,7 +29,10 @@ REPLAYS = 3  # each finding is re-run this many times before it is reported
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--target", required=True, help="model, variant:NAME or linux (see 'synack list targets')"
+        "--target",
+        required=True,
+        help="model, variant:NAME, linux, lwip, gvisor, slirp, python:MODULE:FACTORY or "
+        "agent:\"CMD ARGS\" (see 'synack list targets')",
     )
     parser.add_argument(
         "--profile",
@@ -88,7 +91,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
         campaign = _campaign(console, target, spec, profile, args, seed)
-        reports = _save_findings(target, spec, profile, campaign, Path(args.out))
+        reports = save_findings(target, spec, profile, campaign, Path(args.out))
     finally:
         target.close()
     _summary(console, spec, profile, seed, campaign, reports)
@@ -144,7 +147,7 @@ def _campaign(
         )
 
 
-def _save_findings(
+def save_findings(
     target: Target, spec: str, profile: Profile, campaign: Campaign, out: Path
 ) -> list[dict[str, Any]]:
     """Re-run each finding; save those that reproduce, in files named after their order."""

@@ -246,6 +246,10 @@ def target_names() -> Iterator[tuple[str, str]]:
     for variant in Variant:
         yield f"variant:{variant.value}", f"the broken design: {variant.description}"
     yield "linux", "the Linux kernel's TCP in a private network namespace, through a TUN device"
+    from .stacks import STACKS
+
+    for stack in STACKS.values():
+        yield stack.name, f"{stack.title} (its agent is built on first use)"
     yield "python:MODULE:FACTORY", "your own stack: FACTORY() in MODULE returns a Target"
     yield 'agent:"CMD ARGS"', "your own stack in another process, behind the agent contract"
 
@@ -253,6 +257,10 @@ def target_names() -> Iterator[tuple[str, str]]:
 def parse_target(spec: str, profile: Profile) -> str:
     """Check a --target value; returns it normalised or raises ValueError."""
     if spec == "model" or spec == "linux":
+        return spec
+    from .stacks import STACKS
+
+    if spec in STACKS:
         return spec
     if spec.startswith("variant:"):
         name = spec.split(":", 1)[1]
@@ -271,7 +279,8 @@ def parse_target(spec: str, profile: Profile) -> str:
         return spec
     raise ValueError(
         f"unknown target {spec!r} "
-        "(known: model, variant:NAME, linux, python:MODULE:FACTORY, agent:CMD)"
+        "(known: model, variant:NAME, linux, lwip, gvisor, slirp, python:MODULE:FACTORY, "
+        "agent:CMD)"
     )
 
 
@@ -355,6 +364,12 @@ def open_target(spec: str, profile: Profile) -> Target:
         from .agent import AgentTarget
 
         return AgentTarget(spec[len("agent:") :])
+    from .stacks import STACKS, agent_command
+
+    if spec in STACKS:
+        from .agent import AgentTarget
+
+        return AgentTarget(agent_command(spec))
     from .linux import LinuxTarget  # imported lazily: only this target needs the kernel
 
     return LinuxTarget()

@@ -1,0 +1,475 @@
+"""`synack conformance`: directed RFC 9293 checks and a fuzz budget per target, as a matrix.
+
+Each directed check is a fixed fuzzing example (harness/fuzz.py): an
+open, then segments whose numbers are chosen relative to the target's
+state, application calls and waits.  It runs with the rfc9293 profile's
+model in lockstep as the oracle, exactly as a fuzz example does, so a
+check *conforms* when the target did what RFC 9293's Section 3.10 says at
+every step, and *deviates* when it did not; then the deviating run is the
+evidence (saved as a replayable finding: JSON, pcap, chart), and the
+linux profile's rules that explain it, if any, are named.  A check whose
+actions the target could not be given (a call its sockets API has no
+meaning for in that state) is *not exercised*, never counted as a pass.
+After the checks each target gets a fuzz campaign of its own
+(`--examples`, `--budget`), whose findings are listed with the matrix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from synack.model.config import Profile
+from synack.model.segment import Flags
+
+from . import findings
+from .fuzz import Action, Call, Example, Inject, Pick, Run, Wait, run_example
+from .fuzzing import fuzz
+from .output import save_latest
+from .pages import Bullets, Heading, Page, Para, Table, html, markdown
+from .targets import CallName, Role, Target, TargetError, open_target, parse_target
+
+SYN, ACK, FIN, RST = Flags.SYN, Flags.ACK, Flags.FIN, Flags.RST
+WRAP_ISS = 0xFFFF_FFF8  # the peer's text crosses 2^32 after 8 octets
+PEER_ISS = 0x0BAD_F00D
+DEFAULT_TARGETS = ("linux", "lwip", "gvisor", "slirp")
+EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
+
+
+def seg(flags: Flags, seq: str = "exact", ack: str = "exact", size: int = 0, n: int = 0) -> Inject:
+    return Inject(int(flags), Pick(seq, n), Pick(ack, n), size)
+
+
+ESTABLISH_PASSIVE = (seg(SYN), seg(ACK))
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str  # what RFC 9293 requires, in a line
+    section: str  # where RFC 9293 says it
+    requirement: str  # the Appendix B id, where one applies
+    role: Role
+    actions: tuple[Action, ...]
+    peer_iss: int = PEER_ISS
+
+    def example(self) -> Example:
+        return Example(self.role, self.peer_iss, 0x1000, self.actions)
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("handshake-passive", "passive OPEN: SYN -> SYN,ACK; its ACK -> ESTABLISHED, text taken",
+          "3.5 Figure 6; 3.10.7.2", "", Role.PASSIVE,
+          (*ESTABLISH_PASSIVE, seg(ACK, size=4), Call(CallName.RECV))),
+    Check("handshake-active", "active OPEN: SYN; the SYN,ACK is acknowledged -> ESTABLISHED",
+          "3.5 Figure 6; 3.10.7.3", "", Role.ACTIVE, (seg(SYN | ACK), seg(ACK, size=4))),
+    Check("simultaneous-open", "SYN-SENT: a SYN crossing ours -> SYN,ACK; its ACK -> ESTABLISHED",
+          "3.5 Figure 7; 3.10.7.3", "MUST-10", Role.ACTIVE, (seg(SYN), seg(ACK))),
+    Check("old-duplicate-syn", "SYN-RECEIVED from LISTEN: a RST returns to LISTEN; a new SYN "
+          "is answered", "3.5 Figure 9; 3.10.7.4", "MUST-11", Role.PASSIVE,
+          (seg(SYN), seg(RST), seg(SYN, seq="future", n=500), seg(ACK))),
+    Check("listen-ack", "LISTEN: an ACK is answered <SEQ=SEG.ACK><CTL=RST>", "3.10.7.2", "",
+          Role.PASSIVE, (seg(ACK, ack="random", n=0x1234_5678), *ESTABLISH_PASSIVE)),
+    Check("listen-rst", "LISTEN: a RST is ignored", "3.10.7.2", "", Role.PASSIVE,
+          (seg(RST), *ESTABLISH_PASSIVE)),
+    Check("syn-sent-bad-ack", "SYN-SENT: a SYN,ACK acknowledging what was never sent is "
+          "answered <SEQ=SEG.ACK><CTL=RST>, the connection stays", "3.10.7.3", "",
+          Role.ACTIVE, (seg(SYN | ACK, ack="future", n=77), seg(SYN | ACK))),
+    Check("syn-sent-rst", "SYN-SENT: RST,ACK acknowledging the SYN -> CLOSED (refused); then a "
+          "segment is answered with RST", "3.10.7.3; 3.10.7.1", "", Role.ACTIVE,
+          (seg(RST | ACK), seg(ACK))),
+    Check("rst-exact", "ESTABLISHED: a RST at RCV.NXT -> CLOSED; the next segment gets a RST",
+          "3.10.7.4 (second)", "", Role.PASSIVE, (*ESTABLISH_PASSIVE, seg(RST), seg(ACK))),
+    Check("rst-in-window", "a RST in the window, not at RCV.NXT: reset (3.10.7.4 as written) or "
+          "a challenge ACK (RFC 5961 3, which 3.10.7.4 recommends)", "3.10.7.4 (second)", "",
+          Role.PASSIVE, (*ESTABLISH_PASSIVE, seg(RST, seq="window", n=2), seg(ACK, size=4))),
+    Check("syn-in-window", "a SYN in the window: RST and reset (3.10.7.4 as written) or a "
+          "challenge ACK (RFC 5961 4)", "3.10.7.4 (fourth)", "", Role.PASSIVE,
+          (*ESTABLISH_PASSIVE, seg(SYN, seq="window", n=1), seg(ACK, size=4))),
+    Check("beyond-window", "ESTABLISHED: text beyond the window is answered "
+          "<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and dropped", "3.10.7.4 (first); Table 6", "",
+          Role.PASSIVE, (*ESTABLISH_PASSIVE, seg(ACK, seq="future", size=4, n=9))),
+    Check("old-duplicate-text", "ESTABLISHED: text wholly below RCV.NXT is acknowledged and "
+          "not delivered again", "3.10.7.4 (first); Table 6", "", Role.PASSIVE,
+          (*ESTABLISH_PASSIVE, seg(ACK, size=4), seg(ACK, seq="old", size=4, n=3),
+           Call(CallName.RECV))),
+    Check("ack-of-unsent", "ESTABLISHED: an ACK of something not yet sent is answered with an "
+          "ACK and dropped", "3.10.7.4 (fifth)", "", Role.PASSIVE,
+          (*ESTABLISH_PASSIVE, seg(ACK, ack="future", n=5))),
+    Check("text-across-wrap", "text whose sequence numbers wrap past 2^32 is delivered in "
+          "order and acknowledged", "3.4; 3.10.7.4 (seventh)", "", Role.PASSIVE,
+          (*ESTABLISH_PASSIVE, seg(ACK, size=4), seg(ACK, size=4), seg(ACK, size=4),
+           Call(CallName.RECV)), WRAP_ISS),
+    Check("send-text", "SEND: the text goes out; its ACK is taken", "3.10.2; 3.10.7.4 (fifth)",
+          "", Role.PASSIVE, (*ESTABLISH_PASSIVE, Call(CallName.SEND, 4), seg(ACK))),
+    Check("active-close", "CLOSE: FIN; its ACK -> FIN-WAIT-2; the peer's FIN is acknowledged "
+          "-> TIME-WAIT, which acknowledges a retransmitted FIN", "3.6 Figure 12; 3.10.7.4",
+          "MUST-13", Role.PASSIVE,
+          (*ESTABLISH_PASSIVE, Call(CallName.SHUTDOWN), seg(ACK), seg(FIN | ACK),
+           seg(FIN | ACK, seq="old", n=0))),
+    Check("passive-close", "a FIN is acknowledged and read as end of file; CLOSE then sends "
+          "FIN; its ACK -> CLOSED", "3.6 Figure 12; 3.10.4; 3.10.7.4 (eighth)", "",
+          Role.PASSIVE,
+          (*ESTABLISH_PASSIVE, seg(FIN | ACK), Call(CallName.RECV), Call(CallName.SHUTDOWN),
+           seg(ACK))),
+    Check("half-close", "after its FIN is acknowledged a half-closed connection still takes "
+          "text", "3.6; 3.10.7.4 (seventh)", "MAY-1", Role.PASSIVE,
+          (*ESTABLISH_PASSIVE, Call(CallName.SHUTDOWN), seg(ACK), seg(ACK, size=4),
+           Call(CallName.RECV))),
+    Check("simultaneous-close", "FIN crossing FIN -> CLOSING; the ACK of ours -> TIME-WAIT",
+          "3.6 Figure 13; 3.10.7.4", "", Role.PASSIVE,
+          (*ESTABLISH_PASSIVE, Call(CallName.SHUTDOWN), seg(FIN | ACK, ack="una"), seg(ACK))),
+    Check("abort", "ABORT: <SEQ=SND.NXT><CTL=RST>, and the connection is gone",
+          "3.10.5; 3.10.7.1", "", Role.PASSIVE,
+          (*ESTABLISH_PASSIVE, Call(CallName.ABORT), seg(ACK))),
+    Check("syn-retransmission", "SYN-SENT: the SYN is retransmitted when the retransmission "
+          "timer expires", "3.8.1; 3.10.8", "", Role.ACTIVE, (Wait(), seg(SYN | ACK))),
+    Check("text-retransmission", "ESTABLISHED: unacknowledged text is retransmitted when the "
+          "retransmission timer expires", "3.8.1; 3.10.8", "", Role.PASSIVE,
+          (*ESTABLISH_PASSIVE, Call(CallName.SEND, 4), Wait(), seg(ACK))),
+)  # fmt: skip
+
+
+RFC_ALLOWED = {
+    "rst-challenge": "RFC 5961 3, recommended by RFC 9293 3.10.7.4",
+    "syn-challenge": "RFC 5961 4, recommended by RFC 9293 3.10.7.4",
+    "old-ack-challenge": "RFC 5961 5 (MAY-12)",
+    "time-wait-syn": "MAY-2 (RFC 6191)",
+    "abort-rst-ack": "an ACK on the RST changes nothing (3.10.7.4 checks the RST first)",
+    "syn-sent-refused": "what the user is told is the implementation's choice of words",
+    "retransmit-collapse": "repacketizing on retransmission (3.8.1; RFC 9293 3.7.4)",
+}
+"""Profile rules whose behaviour RFC 9293 permits too: a target explained by these alone
+shows an RFC-allowed variation, not a deviation."""
+
+
+# ------------------------------------------------------------------ running
+
+
+@dataclass
+class Result:
+    verdict: str  # conforms | allowed | deviates | flaky | not exercised | not run
+    detail: str = ""
+    explanation: str | None = None
+    evidence: str | None = None  # the saved finding's chart, relative to --out
+
+
+@dataclass
+class FuzzResult:
+    profile: str
+    examples: int = 0
+    seconds: float = 0.0
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    failure: str = ""
+
+
+@dataclass
+class Column:
+    spec: str
+    name: str = ""
+    error: str = ""
+    traits: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, Result] = field(default_factory=dict)
+    fuzz: FuzzResult | None = None
+    seconds: float = 0.0
+
+
+def _slug(spec: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in spec)[:40]
+
+
+def _executed(run: Run) -> int:
+    """Actions the target was given (the open and the final quiet step are not)."""
+    return len(run.steps) - 2
+
+
+def judge(target: Target, spec: str, check: Check, out: Path) -> Result:
+    """Run one check (twice if it deviates, to tell a deviation from a flaky run)."""
+    from .fuzzcmd import oracle_config
+
+    cfg = oracle_config(target, Profile.RFC9293)
+    run = run_example(target, check.example(), cfg)
+    if run.divergence is None:
+        if _executed(run) < len(check.actions):
+            return Result("not exercised", f"{len(check.actions) - _executed(run)} action(s) "
+                          "could not be given to this target in its state")  # fmt: skip
+        return Result("conforms")
+    again = run_example(target, check.example(), cfg)
+    same = again.divergence is not None and again.signature() == run.signature()
+    rules = findings.linux_rules(run, oracle_config(target, Profile.LINUX), target.traits)
+    explanation = findings.explain(run.steps[-1], run, rules)
+    stem = f"{_slug(spec)}-{check.id}"
+    findings.save(out / "evidence", stem, run, spec, Profile.RFC9293, explanation,
+                  flaky=not same, windows=target.traits.exact_windows)  # fmt: skip
+    assert run.divergence is not None
+    ids = {r.id for r in rules or ()}
+    allowed = same and bool(ids) and ids <= set(RFC_ALLOWED)
+    if allowed:
+        explanation = "RFC-allowed: " + "; ".join(f"{i} ({RFC_ALLOWED[i]})" for i in sorted(ids))
+    return Result(
+        "allowed" if allowed else "deviates" if same else "flaky",
+        f"at {run.steps[-1].action}: {run.divergence.summary()}",
+        explanation,
+        f"evidence/{stem}.txt",
+    )
+
+
+def run_column(
+    spec: str,
+    out: Path,
+    examples: int,
+    budget: float,
+    seed: int,
+    progress: Callable[[str], None],
+) -> Column:
+    """Every check, then the fuzz budget, on one target; a broken target ends its column."""
+    from .fuzzcmd import oracle_config, save_findings
+
+    column = Column(spec)
+    started = time.monotonic()
+    try:
+        target = open_target(spec, Profile.RFC9293)
+    except TargetError as exc:
+        column.error = str(exc)
+        return column
+    column.name = target.name
+    column.traits = {k: v for k, v in asdict(target.traits).items() if k != "varies"}
+    try:
+        for check in CHECKS:
+            progress(f"{spec}: {check.id}")
+            column.results[check.id] = judge(target, spec, check, out)
+        if examples:
+            progress(f"{spec}: fuzzing ({examples} examples, at most {budget:g} s)")
+            campaign = fuzz(target, oracle_config(target, Profile.RFC9293), examples, budget,
+                            seed, None, key=f"conformance/{spec}")  # fmt: skip
+            result = FuzzResult(Profile.RFC9293.value, campaign.examples, campaign.seconds)
+            result.failure = campaign.failure
+            result.findings = save_findings(
+                target, spec, Profile.RFC9293, campaign, out / "fuzz" / _slug(spec)
+            )
+            column.fuzz = result
+    except TargetError as exc:
+        column.error = str(exc)
+    finally:
+        target.close()
+        column.seconds = time.monotonic() - started
+    for check in CHECKS:
+        column.results.setdefault(check.id, Result("not run"))
+    return column
+
+
+# ------------------------------------------------------------------ reports
+
+MARK = {
+    "conforms": "conforms",
+    "allowed": "RFC-allowed variation",
+    "deviates": "DEVIATES",
+    "flaky": "deviates (flaky)",
+}
+
+
+def to_json(columns: list[Column], seconds: float) -> dict[str, Any]:
+    return {
+        "kind": "synack-conformance",
+        "version": 1,
+        "seconds": round(seconds, 1),
+        "checks": [
+            {"id": c.id, "title": c.title, "section": c.section, "requirement": c.requirement}
+            for c in CHECKS
+        ],
+        "targets": [
+            {
+                "target": col.spec,
+                "name": col.name,
+                "error": col.error or None,
+                "traits": col.traits,
+                "seconds": round(col.seconds, 1),
+                "results": {
+                    k: {
+                        "verdict": r.verdict,
+                        "detail": r.detail or None,
+                        "explanation": r.explanation,
+                        "evidence": r.evidence,
+                    }
+                    for k, r in col.results.items()
+                },
+                "fuzz": None
+                if col.fuzz is None
+                else {
+                    "profile": col.fuzz.profile,
+                    "examples": col.fuzz.examples,
+                    "seconds": round(col.fuzz.seconds, 1),
+                    "failure": col.fuzz.failure or None,
+                    "findings": col.fuzz.findings,
+                },
+            }
+            for col in columns
+        ],
+    }
+
+
+def _cell(result: Result) -> str:
+    text = MARK.get(result.verdict, result.verdict)
+    return f"[{text}]({result.evidence})" if result.evidence else text
+
+
+def page(columns: list[Column], seconds: float, command: str) -> Page:
+    doc = Page("conformance", "synack conformance: RFC 9293 matrix")
+    doc.add(Para(
+        f"`{command}`, {seconds:.0f} s.  Each check is a fixed example run against the target "
+        "with the rfc9293 model in lockstep: *conforms* means every step was one RFC 9293 "
+        "allows; *RFC-allowed variation* means the target took an alternative RFC 9293 "
+        "permits (the profile rule that describes it is named); a deviation links to its "
+        "evidence (a replayable finding: its chart; the JSON and pcap beside it).  "
+        "*not exercised*: the target's sockets API could not be given the check's calls in "
+        "that state."
+    ))  # fmt: skip
+    headers = ("check", "RFC 9293", *(col.spec for col in columns))
+    rows = [
+        (f"**{c.id}**: {c.title}", c.section + (f" ({c.requirement})" if c.requirement else ""),
+         *(_cell(col.results[c.id]) for col in columns))
+        for c in CHECKS
+    ]  # fmt: skip
+    fuzz_row = ["**fuzz** (rfc9293 oracle)", "3.10"]
+    for col in columns:
+        if col.fuzz is None:
+            fuzz_row.append("not run")
+        else:
+            n = len(col.fuzz.findings)
+            fuzz_row.append(f"{col.fuzz.examples} examples, {col.fuzz.seconds:.0f} s: "
+                            + (f"{n} finding(s)" if n else "no finding"))  # fmt: skip
+    doc.add(Table(headers, (*rows, tuple(fuzz_row))))
+    doc.add(Heading("Targets"))
+    doc.add(Bullets(tuple(
+        f"**{col.spec}** ({col.name or 'not started'}, {col.seconds:.0f} s)"
+        + (f": error: {col.error}" if col.error else "")
+        for col in columns
+    )))  # fmt: skip
+    for col in columns:
+        notes = [
+            f"**{cid}** ({MARK.get(r.verdict, r.verdict)}) {r.detail}"
+            + (f". {r.explanation}" if r.explanation else "")
+            for cid, r in col.results.items()
+            if r.verdict not in ("conforms", "not run")
+        ]
+        if col.fuzz is not None:
+            notes += [
+                f"fuzz finding [{Path(f['files'][2]).name}](fuzz/{_slug(col.spec)}/"
+                f"{Path(f['files'][2]).name}): {f['divergence']['summary']}"
+                + (f". {f['explanation']}" if f.get("explanation") else "")
+                for f in col.fuzz.findings
+            ]
+        if notes:
+            doc.add(Heading(f"{col.spec}: deviations", 3), Bullets(tuple(notes)))
+    return doc
+
+
+def write(out: Path, columns: list[Column], seconds: float, command: str) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    data = to_json(columns, seconds)
+    (out / "conformance.json").write_text(json.dumps(data, indent=2) + "\n")
+    doc = page(columns, seconds, command)
+    (out / "conformance.md").write_text(markdown(doc))
+    (out / "conformance.html").write_text(html(doc))
+    return data
+
+
+# ---------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--targets",
+        default=",".join(DEFAULT_TARGETS),
+        help=f"comma-separated targets (default {','.join(DEFAULT_TARGETS)}; any --target of "
+        "synack fuzz)",
+    )
+    parser.add_argument("--out", default="synack-conformance", help="where the matrix goes")
+    parser.add_argument("--examples", type=int, default=300, help="fuzz examples per target")
+    parser.add_argument("--budget", type=float, default=90.0, help="fuzz seconds per target")
+    parser.add_argument("--seed", type=int, default=1, help="fuzz seed (default 1)")
+    parser.add_argument("--no-fuzz", action="store_true", help="the directed checks only")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when any target deviates on any check"
+    )
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    specs = [s.strip() for s in args.targets.split(",") if s.strip()]
+    if not specs:
+        return _usage("--targets names no target")
+    if args.examples < 1 or args.budget <= 0:
+        return _usage("--examples and --budget must be positive")
+    try:
+        specs = [parse_target(s, Profile.RFC9293) for s in specs]
+    except ValueError as exc:
+        return _usage(str(exc))
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _usage(f"cannot write --out {out}: {exc.strerror}")
+    console = Console(stderr=True)
+    started = time.monotonic()
+    columns: list[Column] = []
+    examples = 0 if args.no_fuzz else args.examples
+    with console.status("conformance") as status:
+        for spec in specs:
+            columns.append(run_column(spec, out, examples, args.budget, args.seed,
+                                      lambda text: status.update(text)))  # fmt: skip
+            if columns[-1].error:
+                console.print(f"[red]{spec}[/]: {columns[-1].error}")
+    command = (
+        "synack conformance --targets "
+        + ",".join(specs)
+        + (
+            " --no-fuzz"
+            if args.no_fuzz
+            else f" --examples {args.examples} --budget {args.budget:g}"
+        )
+    )
+    data = write(out, columns, time.monotonic() - started, command)
+    save_latest("conformance", data)
+    _summary(columns)
+    print(f"matrix: {out / 'conformance.md'}, {out / 'conformance.html'}, "
+          f"{out / 'conformance.json'}")  # fmt: skip
+    if any(col.error for col in columns):
+        return EXIT_USAGE
+    deviates = any(r.verdict in ("deviates", "flaky") for c in columns for r in c.results.values())
+    return EXIT_FINDING if args.strict and deviates else EXIT_OK
+
+
+def _usage(message: str) -> int:
+    print(f"synack conformance: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _summary(columns: list[Column]) -> None:
+    table = RichTable(title="synack conformance (rfc9293 oracle)", title_justify="left")
+    table.add_column("check")
+    for col in columns:
+        table.add_column(col.spec)
+    for check in CHECKS:
+        cells = []
+        for col in columns:
+            verdict = col.results[check.id].verdict
+            style = {"conforms": "green", "allowed": "cyan", "deviates": "red",
+                     "flaky": "yellow"}.get(verdict, "")  # fmt: skip
+            cells.append(f"[{style}]{verdict}[/]" if style else verdict)
+        table.add_row(check.id, *cells)
+    fuzz_cells = [
+        "not run" if col.fuzz is None
+        else f"{col.fuzz.examples} ex, {len(col.fuzz.findings)} finding(s)"
+        for col in columns
+    ]  # fmt: skip
+    table.add_row("fuzz", *fuzz_cells)
+    Console().print(table)
