@@ -35,7 +35,7 @@ from . import findings
 from .fuzz import Action, Call, Example, Inject, Pick, Run, Wait, run_example
 from .fuzzing import fuzz
 from .output import save_latest
-from .pages import Bullets, Heading, Page, Para, Table, html, markdown
+from .pages import STYLE, Bullets, Heading, Page, Para, Table, html, markdown
 from .targets import CallName, Role, Target, TargetError, open_target, parse_target
 
 SYN, ACK, FIN, RST = Flags.SYN, Flags.ACK, Flags.FIN, Flags.RST
@@ -157,7 +157,7 @@ shows an RFC-allowed variation, not a deviation."""
 
 @dataclass
 class Result:
-    verdict: str  # conforms | allowed | deviates | flaky | not exercised | not run
+    verdict: str  # conforms | allowed | deviates | flaky | crashed | not exercised | not run
     detail: str = ""
     explanation: str | None = None
     evidence: str | None = None  # the saved finding's chart, relative to --out
@@ -231,10 +231,16 @@ def run_column(
     seed: int,
     progress: Callable[[str], None],
 ) -> Column:
-    """Every check, then the fuzz budget, on one target; a broken target ends its column."""
+    """Every check, then the fuzz budget, on one target.
+
+    A target that breaks down during a check (an agent that crashes, say)
+    is a result of that check ("crashed", with what it said); the target is
+    started afresh for the next one.  One that cannot be started ends its
+    column.
+    """
     from .fuzzcmd import oracle_config, save_findings
 
-    column = Column(spec)
+    column = Column(spec, results={check.id: Result("not run") for check in CHECKS})
     started = time.monotonic()
     try:
         target = open_target(spec, Profile.RFC9293)
@@ -246,24 +252,27 @@ def run_column(
     try:
         for check in CHECKS:
             progress(f"{spec}: {check.id}")
-            column.results[check.id] = judge(target, spec, check, out)
+            try:
+                column.results[check.id] = judge(target, spec, check, out)
+            except TargetError as exc:
+                column.results[check.id] = Result("crashed", str(exc))
+                target.close()
+                target = open_target(spec, Profile.RFC9293)
         if examples:
             progress(f"{spec}: fuzzing ({examples} examples, at most {budget:g} s)")
             campaign = fuzz(target, oracle_config(target, Profile.RFC9293), examples, budget,
                             seed, None, key=f"conformance/{spec}")  # fmt: skip
             result = FuzzResult(Profile.RFC9293.value, campaign.examples, campaign.seconds)
-            result.failure = campaign.failure
             result.findings = save_findings(
                 target, spec, Profile.RFC9293, campaign, out / "fuzz" / _slug(spec)
             )
+            result.failure = campaign.failure
             column.fuzz = result
     except TargetError as exc:
         column.error = str(exc)
     finally:
         target.close()
         column.seconds = time.monotonic() - started
-    for check in CHECKS:
-        column.results.setdefault(check.id, Result("not run"))
     return column
 
 
@@ -274,6 +283,7 @@ MARK = {
     "allowed": "RFC-allowed variation",
     "deviates": "DEVIATES",
     "flaky": "deviates (flaky)",
+    "crashed": "CRASHED",
 }
 
 
@@ -379,7 +389,8 @@ def write(out: Path, columns: list[Column], seconds: float, command: str) -> dic
     (out / "conformance.json").write_text(json.dumps(data, indent=2) + "\n")
     doc = page(columns, seconds, command)
     (out / "conformance.md").write_text(markdown(doc))
-    (out / "conformance.html").write_text(html(doc))
+    (out / "conformance.html").write_text(html(doc, site=False))
+    (out / "style.css").write_text(STYLE.lstrip())
     return data
 
 
@@ -427,7 +438,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
             columns.append(run_column(spec, out, examples, args.budget, args.seed,
                                       lambda text: status.update(text)))  # fmt: skip
             if columns[-1].error:
-                console.print(f"[red]{spec}[/]: {columns[-1].error}")
+                print(f"synack conformance: {spec}: {columns[-1].error}", file=sys.stderr)
     command = (
         "synack conformance --targets "
         + ",".join(specs)
@@ -444,7 +455,8 @@ def cmd_conformance(args: argparse.Namespace) -> int:
           f"{out / 'conformance.json'}")  # fmt: skip
     if any(col.error for col in columns):
         return EXIT_USAGE
-    deviates = any(r.verdict in ("deviates", "flaky") for c in columns for r in c.results.values())
+    bad = ("deviates", "flaky", "crashed")
+    deviates = any(r.verdict in bad for c in columns for r in c.results.values())
     return EXIT_FINDING if args.strict and deviates else EXIT_OK
 
 
@@ -463,7 +475,7 @@ def _summary(columns: list[Column]) -> None:
         for col in columns:
             verdict = col.results[check.id].verdict
             style = {"conforms": "green", "allowed": "cyan", "deviates": "red",
-                     "flaky": "yellow"}.get(verdict, "")  # fmt: skip
+                     "flaky": "yellow", "crashed": "red"}.get(verdict, "")  # fmt: skip
             cells.append(f"[{style}]{verdict}[/]" if style else verdict)
         table.add_row(check.id, *cells)
     fuzz_cells = [

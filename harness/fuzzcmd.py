@@ -155,7 +155,12 @@ def save_findings(
     cfg = oracle_config(target, profile)
     for finding in campaign.findings:
         run = finding.run
-        again = sum(_reproduces(target, cfg, run) for _ in range(REPLAYS))
+        again: int | None = None  # not replayed: the target broke down
+        if not campaign.failure:
+            try:
+                again = sum(_reproduces(target, cfg, run) for _ in range(REPLAYS))
+            except TargetError as exc:
+                campaign.failure = f"while replaying a finding: {exc}"
         if again == 0:
             campaign.unreproduced += 1
             continue
@@ -170,10 +175,10 @@ def save_findings(
             spec,
             profile,
             explanation,
-            flaky=again < REPLAYS,
+            flaky=again is not None and again < REPLAYS,
             windows=target.traits.exact_windows,
         )
-        data["reproduced"] = f"{again}/{REPLAYS}"
+        data["reproduced"] = f"{again}/{REPLAYS}" if again is not None else "not replayed"
         data["found_after_seconds"] = round(finding.seconds, 2)
         data["files"] = [str(out / f"{stem}.{ext}") for ext in ("json", "pcap", "txt")]
         reports.append(data)

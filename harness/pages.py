@@ -153,9 +153,11 @@ def _html_inline(text: str, page: Page) -> str:
     return "".join(pieces)
 
 
-def html(page: Page) -> str:
+def html(page: Page, site: bool = True) -> str:
+    """The page as HTML; `site`: with the docs site's navigation bar."""
     up = "../" * page.depth
-    nav = " ".join(f'<a href="{up}{target}.html">{label}</a>' for label, target in NAV)
+    links = NAV if site else ()
+    nav = " ".join(f'<a href="{up}{target}.html">{label}</a>' for label, target in links)
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

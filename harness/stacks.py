@@ -34,7 +34,7 @@ class Stack:
     title: str
     source: str  # in harness/shims/
     packages: str  # Debian packages the build needs
-    needs: tuple[tuple[str, str], ...]  # (check, what is missing) pairs, see `_missing`
+    needs: tuple[tuple[str, str], ...]  # (check, what is missing) pairs, see `missing_parts`
     build: Callable[[Path, Path, Path], list[str]]  # (source, binary, workdir) -> argv
     env: Callable[[Path], dict[str, str]] = lambda work: {}
     versions: tuple[tuple[str, ...], ...] = ()  # commands whose output keys the cache
@@ -118,7 +118,7 @@ def _output(argv: list[str], env: dict[str, str] | None = None) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def _missing(stack: Stack) -> list[str]:
+def missing_parts(stack: Stack) -> list[str]:
     missing = []
     for check, what in stack.needs:
         kind, _, arg = check.partition(":")
@@ -169,7 +169,7 @@ def agent_binary(name: str) -> Path:
     source = SHIMS / stack.source
     if not source.is_file():
         raise TargetError(f"{name}: the shim's source {source} is missing (a broken install?)")
-    missing = _missing(stack)
+    missing = missing_parts(stack)
     if missing:
         raise TargetError(
             f"{name}: cannot build its agent without {', '.join(missing)}; "
@@ -192,6 +192,7 @@ def _build(stack: Stack, source: Path, binary: Path, root: Path) -> None:
     work = root / f".work-{stack.name}"  # the Go build cache survives between builds
     work.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{stack.name}-", dir=root))
+    staging.chmod(0o755)
     try:
         argv = stack.build(source, staging / binary.name, work)
         env = {**os.environ, **stack.env(work)}

@@ -121,3 +121,17 @@ def require_netns() -> None:
     if os.environ.get("CI"):
         pytest.fail(f"network namespace tests cannot run ({reason}), and CI is set")
     pytest.skip(f"network namespace tests cannot run: {reason}")
+
+
+def require_stack(name: str) -> None:
+    """Skip the calling test unless stack `name`'s agent can be built here (its Debian
+    packages installed); under CI a missing package is a failure: CI must run it."""
+    from synack.harness.stacks import STACKS, missing_parts
+
+    missing = missing_parts(STACKS[name])
+    if not missing:
+        return
+    reason = f"the {name} agent cannot be built: {', '.join(missing)} missing"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}, and CI is set: CI must run this test")
+    pytest.skip(reason)

@@ -54,7 +54,11 @@
 //     so every send() leaves at once, as TCP_NODELAY on Linux;
 //   - reno congestion control (the default made explicit);
 //   - 3 data retransmissions before giving up (TCPMaxRetriesOption, as the
-//     fuzzer's shared retry limit and tcp_retries2=3 on the linux target).
+//     fuzzer's shared retry limit and tcp_retries2=3 on the linux target);
+//   - no rate limit on out-of-window and challenge ACKs
+//     (stack.TCPInvalidRateLimitOption 0, default 500 ms; Linux's
+//     tcp_invalid_ratelimit=0 on the linux target): every unacceptable
+//     segment is answered, as RFC 9293 says.
 //
 // Quirks handled:
 //
@@ -147,6 +151,7 @@ func newAgent(fd int) *agent {
 	must("reno", s.SetTransportProtocolOption(tcp.ProtocolNumber, &cc))
 	retries := tcpip.TCPMaxRetriesOption(3)
 	must("retries", s.SetTransportProtocolOption(tcp.ProtocolNumber, &retries))
+	must("no ACK rate limit", s.SetOption(stack.TCPInvalidRateLimitOption(0)))
 
 	link, err := fdbased.New(&fdbased.Options{
 		FDs:                []int{fd},

@@ -1,0 +1,132 @@
+"""`synack conformance`: the directed RFC 9293 checks, and the matrix for all four targets.
+
+Both ways: the specification conforms on every check, and every broken
+variant that a check can show (all but no-give-up, which needs seven
+timer expiries) deviates on the check written for its flaw, with a
+replayable evidence case.  Then the matrix is generated for linux, lwip,
+gvisor and slirp, as CI must.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synack.harness.conformance import CHECKS, RFC_ALLOWED
+from synack.model.config import PROFILE_RULES, Profile
+
+from .util import require_netns, require_stack
+
+REQUIREMENT = re.compile(r"^(MUST|SHLD|MAY)-\d+$")
+
+
+def synack(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "synack.harness.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+
+
+def matrix(out: Path, *args: str) -> dict[str, Any]:
+    done = synack("conformance", "--out", str(out), *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data: dict[str, Any] = json.loads((out / "conformance.json").read_text())
+    return data
+
+
+def verdicts(data: dict[str, Any], target: str) -> dict[str, str]:
+    column = next(t for t in data["targets"] if t["target"] == target)
+    return {check: r["verdict"] for check, r in column["results"].items()}
+
+
+def test_the_battery_cites_rfc_9293() -> None:
+    assert len(CHECKS) >= 20 and len({c.id for c in CHECKS}) == len(CHECKS)
+    for check in CHECKS:
+        assert re.search(r"\b3\.\d+", check.section), check.id
+        assert not check.requirement or REQUIREMENT.match(check.requirement), check.id
+    assert {"MUST-10", "MUST-11", "MUST-13", "MAY-1"} <= {c.requirement for c in CHECKS}
+    linux_rules = {rule.id for rule in PROFILE_RULES[Profile.LINUX]}
+    assert set(RFC_ALLOWED) <= linux_rules
+
+
+FLAWS = {
+    "variant:two-way-handshake": "old-duplicate-syn",
+    "variant:no-time-wait": "active-close",
+    "variant:unchecked-synack": "syn-sent-bad-ack",
+    "variant:early-close": "simultaneous-close",
+    "variant:no-half-close": "half-close",
+}
+
+
+def test_the_specification_conforms_and_each_variant_deviates_where_it_is_broken(
+    tmp_path: Path,
+) -> None:
+    targets = ["model", *FLAWS, "variant:no-give-up"]
+    data = matrix(tmp_path, "--targets", ",".join(targets), "--no-fuzz")
+    assert set(verdicts(data, "model").values()) == {"conforms"}
+    assert set(verdicts(data, "variant:no-give-up").values()) == {"conforms"}
+    for variant, check in FLAWS.items():
+        seen = verdicts(data, variant)
+        assert seen[check] == "deviates", (variant, seen)
+        assert {c for c, v in seen.items() if v != "conforms"} == {check}, (variant, seen)
+        column = next(t for t in data["targets"] if t["target"] == variant)
+        evidence = tmp_path / column["results"][check]["evidence"]
+        assert evidence.is_file() and "explanation" in evidence.read_text()
+        again = synack("replay", str(evidence.with_suffix(".json")))
+        assert again.returncode == 1, again.stdout + again.stderr
+        assert "reproduced" in again.stdout
+    page = (tmp_path / "conformance.md").read_text()
+    assert "MUST-10" in page and "DEVIATES" in page
+    html = (tmp_path / "conformance.html").read_text()
+    for link in re.findall(r'href="([^"#:]+)"', html):
+        assert (tmp_path / link).is_file(), link
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--targets", " , "], "names no target"),
+        (["--targets", "model,bogus"], "unknown target 'bogus'"),
+        (["--examples", "0"], "must be positive"),
+        (["--targets", "agent:/nonexistent/agent", "--no-fuzz"], "cannot be started"),
+    ],
+)
+def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    done = synack("conformance", "--out", str(tmp_path), *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_matrix_for_linux_lwip_gvisor_and_slirp(tmp_path: Path) -> None:
+    """What CI generates: all four targets, every check run, a fuzz budget each."""
+    require_netns()
+    for stack in ("lwip", "gvisor", "slirp"):
+        require_stack(stack)
+    targets = ("linux", "lwip", "gvisor", "slirp")
+    data = matrix(tmp_path, "--targets", ",".join(targets), "--examples", "150",
+                  "--budget", "40")  # fmt: skip
+    assert [t["target"] for t in data["targets"]] == list(targets)
+    for column in data["targets"]:
+        assert column["error"] is None, column
+        results = column["results"]
+        assert set(results) == {c.id for c in CHECKS}
+        assert "not run" not in {r["verdict"] for r in results.values()}
+        # the handshake is the floor every real stack must clear
+        assert results["handshake-passive"]["verdict"] == "conforms", column["target"]
+        for result in results.values():
+            if result["verdict"] in ("deviates", "flaky", "allowed"):
+                assert (tmp_path / result["evidence"]).is_file()
+        assert column["fuzz"]["examples"] > 0 and column["fuzz"]["failure"] is None
+    # the kernel is the reference point: it implements RFC 5961
+    assert verdicts(data, "linux")["rst-in-window"] == "allowed"
+    page = (tmp_path / "conformance.md").read_text()
+    assert all(f"| {t} " in page or f" {t} |" in page for t in targets)
