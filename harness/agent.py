@@ -28,6 +28,7 @@ import tempfile
 import time
 from dataclasses import replace
 from itertools import count
+from pathlib import Path
 
 from synack.model.segment import Segment
 from synack.model.types import Deliver
@@ -138,11 +139,15 @@ class AgentTarget:
     # -------------------------------------------------------- the lines
 
     def _last_stderr(self) -> str:
+        """The agent's last stderr line; all of it is kept in a file (a backtrace, say)."""
         with contextlib.suppress(OSError):
             self.stderr.seek(0)
-            lines = self.stderr.read().decode(errors="replace").strip().splitlines()
+            text = self.stderr.read()
+            lines = text.decode(errors="replace").strip().splitlines()
             if lines:
-                return f"; its stderr says: {lines[-1][:200]}"
+                kept = Path(tempfile.gettempdir()) / f"synack-agent-{self.proc.pid}.stderr"
+                kept.write_bytes(text)
+                return f"; its stderr says: {lines[-1][:200]} (all of it: {kept})"
         return ""
 
     def _status(self) -> int | None:

@@ -17,7 +17,7 @@ from synack.model.config import Config, Profile
 
 from . import findings
 from .fuzz import Run, run_example
-from .fuzzing import Campaign, fuzz
+from .fuzzing import SHRINK_LIMIT, Campaign, fuzz
 from .oracle import EVENT_CLASSES
 from .output import save_latest, write_json
 from .targets import Target, TargetError, fuzz_config, open_target, parse_target
@@ -56,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-findings", type=int, default=20, help="stop after this many distinct findings (20)"
     )
     parser.add_argument(
+        "--shrink-time",
+        type=float,
+        default=SHRINK_LIMIT,
+        help=f"seconds spent shrinking each finding ({SHRINK_LIMIT:g}); 0: keep each "
+        "divergent example unshrunk (quick triage of a stack with many findings)",
+    )
+    parser.add_argument(
         "--db",
         default=".synack/hypothesis",
         help="hypothesis example database; findings are retried first next time",
@@ -83,6 +90,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         return _usage(str(exc))
     if args.examples < 1 or args.budget <= 0 or args.max_findings < 1:
         return _usage("--examples, --budget and --max-findings must be positive")
+    if args.shrink_time < 0:
+        return _usage("--shrink-time must not be negative")
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     try:
         target = open_target(spec, profile)
@@ -144,6 +153,7 @@ def _campaign(
             progress=update,
             waits=not args.no_waits,
             max_findings=args.max_findings,
+            shrink_time=args.shrink_time,
         )
 
 

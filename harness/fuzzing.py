@@ -112,12 +112,17 @@ def fuzz(
     waits: bool = True,
     max_findings: int = 20,
     on_run: Callable[[Run], None] | None = None,
+    shrink_time: float = SHRINK_LIMIT,
 ) -> Campaign:
-    """Run up to `max_examples` examples or `budget` seconds, whichever ends first."""
+    """Run up to `max_examples` examples or `budget` seconds, whichever ends first.
+
+    `shrink_time`: seconds spent shrinking each finding; 0 keeps the first
+    divergent example as it is (a quick triage of a stack with many findings).
+    """
     with _first_interrupt_stops() as interrupted:
         return _fuzz(
             target, cfg, max_examples, budget, first_seed, database, key, progress, waits,
-            max_findings, on_run, interrupted,
+            max_findings, on_run, interrupted, shrink_time,
         )  # fmt: skip
 
 
@@ -159,6 +164,7 @@ def _fuzz(
     max_findings: int,
     on_run: Callable[[Run], None] | None,
     interrupted: threading.Event,
+    shrink_time: float,
 ) -> Campaign:
     campaign = Campaign()
     known: set[tuple[object, ...]] = set()
@@ -189,7 +195,7 @@ def _fuzz(
         def probe(opening: Opening, data: st.DataObject) -> None:
             now = time.monotonic()
             out_of_time = now - start >= budget or interrupted.is_set()
-            if failing and (out_of_time or now - shrink.since > SHRINK_LIMIT):
+            if failing and (out_of_time or now - shrink.since > shrink_time):
                 shrink.cut = True  # every attempt passes now: hypothesis stops shrinking
                 return
             if not failing and (out_of_time or campaign.examples >= max_examples):
@@ -236,7 +242,8 @@ def _fuzz(
             print_blob=False,
             report_multiple_bugs=False,
             suppress_health_check=list(HealthCheck),
-            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+            phases=[Phase.explicit, Phase.reuse, Phase.generate]
+            + ([Phase.shrink] if shrink_time > 0 else []),
         )(seed(first_seed + batch_number)(given(openings(), st.data())(probe)))
         test.hypothesis.inner_test._hypothesis_internal_add_digest = key.encode()  # type: ignore[attr-defined]
         batch_number += 1

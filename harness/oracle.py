@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import product
 
+from synack.model.config import MAX_RCV_WND
 from synack.model.endpoint import step as model_step
 from synack.model.segment import Flags, Segment
 from synack.model.tcb import Tcb
@@ -229,7 +230,8 @@ class Oracle:
             return tcb
         if window == tcb.cfg.rcv_wnd:
             return tcb
-        return replace(tcb, cfg=tcb.cfg.with_(rcv_wnd=min(window, 0xFFFF)))
+        # The advertised part is at most 65535, the unread text comes on top.
+        return replace(tcb, cfg=tcb.cfg.with_(rcv_wnd=min(window, MAX_RCV_WND)))
 
     def _paths(
         self,

@@ -40,13 +40,21 @@ class Stack:
     versions: tuple[tuple[str, ...], ...] = ()  # commands whose output keys the cache
 
 
-def _cc(pkg: str, *extra: str) -> Callable[[Path, Path, Path], list[str]]:
+def _cc(flags: Callable[[], list[str]]) -> Callable[[Path, Path, Path], list[str]]:
     def argv(source: Path, binary: Path, work: Path) -> list[str]:
-        flags = _output(["pkg-config", "--cflags", "--libs", pkg]).split()
         return ["cc", "-O2", "-Wall", "-Wextra", "-std=gnu11", "-o", str(binary), str(source),
-                *flags, *extra]  # fmt: skip
+                *flags()]  # fmt: skip
 
     return argv
+
+
+def _lwip_flags() -> list[str]:
+    return [*_output(["pkg-config", "--cflags", "--libs", "lwip"]).split(), "-lpthread"]
+
+
+def _slirp_flags() -> list[str]:
+    # Not pkg-config: slirp.pc requires glib-2.0.pc, which libslirp.h does not need.
+    return ["-I/usr/include/slirp", "-lslirp"]
 
 
 def _go(source: Path, binary: Path, work: Path) -> list[str]:
@@ -75,7 +83,7 @@ STACKS: dict[str, Stack] = {
             ("tool:pkg-config", "pkg-config"),
             ("pkg:lwip", "lwIP's headers (liblwip-dev)"),
         ),
-        _cc("lwip", "-lpthread"),
+        _cc(_lwip_flags),
         versions=(("cc", "--version"), ("pkg-config", "--modversion", "lwip")),
     ),
     "gvisor": Stack(
@@ -101,11 +109,10 @@ STACKS: dict[str, Stack] = {
         "libslirp-dev",
         (
             ("tool:cc", "a C compiler (gcc)"),
-            ("tool:pkg-config", "pkg-config"),
-            ("pkg:slirp", "libslirp's headers (libslirp-dev)"),
+            ("file:/usr/include/slirp/libslirp.h", "libslirp's headers (libslirp-dev)"),
         ),
-        _cc("slirp"),
-        versions=(("cc", "--version"), ("pkg-config", "--modversion", "slirp")),
+        _cc(_slirp_flags),
+        versions=(("cc", "--version"), ("dpkg-query", "-W", "libslirp-dev")),
     ),
 }
 
@@ -128,6 +135,8 @@ def missing_parts(stack: Stack) -> list[str]:
             ok = shutil.which("pkg-config") is not None and (
                 subprocess.run(["pkg-config", "--exists", arg], timeout=30).returncode == 0
             )
+        elif kind == "file":
+            ok = Path(arg).is_file()
         else:
             ok = Path(arg).is_dir()
         if not ok:

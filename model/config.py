@@ -42,6 +42,10 @@ PROFILE_DESCRIPTIONS = {
 }
 
 
+MAX_RCV_WND = 1 << 30
+"""The largest receive buffer (RFC 7323's largest window)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One behaviour of a profile: where it departs from RFC 9293 as written, and why."""
@@ -301,9 +305,9 @@ class Config:
     disabled: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        if not 0 <= self.rcv_wnd <= 0xFFFF:
-            # No window scaling (RFC 7323) in the model: RCV.WND is what SEG.WND can say.
-            raise ValueError(f"rcv_wnd={self.rcv_wnd} must fit the 16-bit window field")
+        if not 0 <= self.rcv_wnd <= MAX_RCV_WND:
+            # No window scaling (RFC 7323) in the model: SEG.WND says at most 65535 of it.
+            raise ValueError(f"rcv_wnd={self.rcv_wnd} is not in 0..{MAX_RCV_WND}")
         if self.mss < 1:
             raise ValueError(f"mss={self.mss} must be at least 1")
         for name in ("syn_retries", "synack_retries", "retries"):

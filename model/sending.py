@@ -29,17 +29,17 @@ def emit(out: list[Output], segment: Segment) -> None:
 
 def ack_segment(tcb: Tcb) -> Segment:
     """<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."""
-    return Segment(ACK, tcb.snd_nxt, tcb.rcv_nxt, tcb.rcv_wnd)
+    return Segment(ACK, tcb.snd_nxt, tcb.rcv_nxt, tcb.wnd_field)
 
 
 def syn_segment(tcb: Tcb) -> Segment:
     """<SEQ=ISS><CTL=SYN>."""
-    return Segment(Flags.SYN, tcb.iss, 0, tcb.rcv_wnd)
+    return Segment(Flags.SYN, tcb.iss, 0, tcb.wnd_field)
 
 
 def syn_ack_segment(tcb: Tcb) -> Segment:
     """<SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>."""
-    return Segment(SYN_ACK, tcb.iss, tcb.rcv_nxt, tcb.rcv_wnd)
+    return Segment(SYN_ACK, tcb.iss, tcb.rcv_nxt, tcb.wnd_field)
 
 
 def reset_for(seg: Segment) -> Segment:
@@ -123,12 +123,12 @@ def transmit(tcb: Tcb, out: list[Output]) -> Tcb:
         size = min(len(unsent), tcb.cfg.mss, usable)
         if size <= 0:
             break
-        emit(out, Segment(ACK, tcb.snd_nxt, tcb.rcv_nxt, tcb.rcv_wnd, unsent[:size]))
+        emit(out, Segment(ACK, tcb.snd_nxt, tcb.rcv_nxt, tcb.wnd_field, unsent[:size]))
         tcb = replace(tcb, snd_nxt=seq_add(tcb.snd_nxt, size))
         unsent = unsent[size:]
         sent = True
     if tcb.fin_queued and not tcb.fin_sent and not unsent:
-        emit(out, Segment(FIN_ACK, tcb.snd_nxt, tcb.rcv_nxt, tcb.rcv_wnd))
+        emit(out, Segment(FIN_ACK, tcb.snd_nxt, tcb.rcv_nxt, tcb.wnd_field))
         tcb = replace(tcb, snd_nxt=seq_add(tcb.snd_nxt, 1), fin_sent=True)
         sent = True
     # An unsent remainder behind a closed window keeps the timer running too:
@@ -146,7 +146,7 @@ def front_of_queue(tcb: Tcb) -> Segment | None:
         text = tcb.snd_buf[: min(tcb.in_flight, tcb.cfg.mss)]
         fin_behind = tcb.fin_sent and not tcb.fin_acked and len(text) == tcb.in_flight
         flags = FIN_ACK if fin_behind and tcb.cfg.rule("retransmit-collapse") else ACK
-        return Segment(flags, tcb.snd_una, tcb.rcv_nxt, tcb.rcv_wnd, text)
+        return Segment(flags, tcb.snd_una, tcb.rcv_nxt, tcb.wnd_field, text)
     if tcb.fin_sent and not tcb.fin_acked:
-        return Segment(FIN_ACK, seq_sub(tcb.snd_nxt, 1), tcb.rcv_nxt, tcb.rcv_wnd)
+        return Segment(FIN_ACK, seq_sub(tcb.snd_nxt, 1), tcb.rcv_nxt, tcb.wnd_field)
     return None

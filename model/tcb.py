@@ -66,6 +66,13 @@ class Tcb:
         return max(0, self.cfg.rcv_wnd - len(self.rcv_buf))
 
     @property
+    def wnd_field(self) -> int:
+        """SEG.WND of our segments: RCV.WND as far as the 16-bit field can say it (the
+        model has no window scaling; RCV.WND exceeds 65535 only when a fuzz oracle has
+        learned a real stack's larger buffer)."""
+        return min(self.rcv_wnd, 0xFFFF)
+
+    @property
     def syn_unacked(self) -> bool:
         """Our SYN is in the sequence space and not yet acknowledged."""
         return self.state not in (State.CLOSED, State.LISTEN) and not self.syn_acked

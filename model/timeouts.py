@@ -69,7 +69,7 @@ def retransmission_timeout(tcb: Tcb, out: list[Output]) -> Tcb:
         unsent = tcb.unsent
         if not unsent:
             return disarm_retransmission(tcb, out)
-        segment = Segment(Flags.ACK, tcb.snd_nxt, tcb.rcv_nxt, tcb.rcv_wnd, unsent[:1])
+        segment = Segment(Flags.ACK, tcb.snd_nxt, tcb.rcv_nxt, tcb.wnd_field, unsent[:1])
         tcb = replace(tcb, snd_nxt=seq_add(tcb.snd_nxt, 1))
     emit(out, segment)
     retries = min(tcb.retries + 1, limit)  # saturates: only no-give-up ever reaches it

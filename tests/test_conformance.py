@@ -130,3 +130,13 @@ def test_the_matrix_for_linux_lwip_gvisor_and_slirp(tmp_path: Path) -> None:
     assert verdicts(data, "linux")["rst-in-window"] == "allowed"
     page = (tmp_path / "conformance.md").read_text()
     assert all(f"| {t} " in page or f" {t} |" in page for t in targets)
+
+
+def test_the_documented_battery_is_the_battery() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "conformance.md").read_text()
+    rows = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = tuple(cells[1:4])
+    assert rows == {c.id: (c.title, c.section, c.requirement) for c in CHECKS}

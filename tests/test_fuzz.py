@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from synack.harness import findings, fuzzing
+from synack.harness import findings
 from synack.harness.fuzz import Call, Example, Inject, Pick, Wait, run_example
 from synack.harness.fuzzcmd import oracle_config
 from synack.harness.fuzzing import fuzz
@@ -148,19 +148,17 @@ def test_every_variant_is_found_and_shrunk(variant: str, tmp_path: Path) -> None
     assert run_example(spec_target, run.example, cfg).divergence is None
 
 
-def test_shrinking_stops_at_its_time_limit_and_keeps_the_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Shrinking with real-time waits is slow: past SHRINK_LIMIT the smallest failure
-    so far is kept, as a finding that reproduced (not a flaky one)."""
-    monkeypatch.setattr(fuzzing, "SHRINK_LIMIT", 0.0)
+def test_shrinking_stops_at_its_time_limit_and_keeps_the_failure(tmp_path: Path) -> None:
+    """Shrinking with real-time waits is slow: past its time limit (`shrink_time`, here
+    none at all) the smallest failure so far is kept, as a finding that reproduced (not
+    a flaky one)."""
     spec = "variant:two-way-handshake"
     target = open_target(spec, Profile.RFC9293)
     cfg = oracle_config(target, Profile.RFC9293)
     runs: list[bool] = []
     campaign = fuzz(
         target, cfg, 5000, 60, 11, tmp_path / "db", spec, max_findings=1,
-        on_run=lambda r: runs.append(r.divergence is not None),
+        on_run=lambda r: runs.append(r.divergence is not None), shrink_time=0.0,
     )  # fmt: skip
     assert len(campaign.findings) == 1 and not campaign.findings[0].flaky
     assert runs.index(True) == len(runs) - 1  # no shrinking attempt ran after the failure

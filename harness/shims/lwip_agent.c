@@ -31,9 +31,9 @@
  *
  * Commands (lwIP's sockets API, lwip_*):
  *   reset     every pcb of the previous example is aborted (tcp_abort on
- *             tcp_active_pcbs and tcp_tw_pcbs, under the core lock: RST to
- *             synchronized peers, TIME-WAIT pcbs simply freed), then every
- *             socket is closed; nothing of it answers any more.  `ok`
+ *             tcp_active_pcbs under the core lock: RST to synchronized
+ *             peers), every socket is closed, then the TIME-WAIT pcbs are
+ *             freed (quirk 4); nothing of it answers any more.  `ok`
  *   listen P  lwip_socket, SO_REUSEADDR, TCP_NODELAY, O_NONBLOCK
  *             (lwip_fcntl), lwip_bind SYNACK_LOCAL:P, lwip_listen(8)
  *   connect P Q  lwip_socket, O_NONBLOCK, TCP_NODELAY, lwip_bind P,
@@ -79,6 +79,27 @@
  *     SYNACK_LWIP_DELAYED_ACK=1 keeps lwIP's delayed ACKs.
  *  3. lwIP's netif has IPv6 on (Debian's build): with no output_ip6 set it
  *     emits no IPv6 packet; no IGMP flag, so no IGMP either.
+ *  4. tcp_abort() of a TIME-WAIT pcb frees it without telling its netconn
+ *     (no err callback), unlike every other state.  A socket that has
+ *     shut down and then received the peer's FIN still points at its
+ *     TIME-WAIT pcb, and lwip_close() would free it again (glibc: "double
+ *     free").  TIME-WAIT pcbs are freed only after the sockets are closed.
+ *  5. lwIP 2.1.3 frees the pcb of a socket that is still open, and the
+ *     socket keeps pointing at it: shutdown(SHUT_WR) in CLOSE-WAIT, then
+ *     recv() returns 0 (the netconn shuts down its receive side, which
+ *     sets TF_RXCLOSED but, in LAST-ACK, keeps the pcb: the state list
+ *     in lwip_netconn_do_close_internal lacks LAST_ACK, fixed upstream
+ *     later), then the ACK of the FIN closes the pcb: tcp_input() frees
+ *     it without the err callback because TF_RXCLOSED is set.  The next
+ *     send() would write to freed memory and close() frees it twice
+ *     (glibc: "double free detected").  After every packet the shim
+ *     checks, under the core lock, that the socket's pcb is still on one
+ *     of lwIP's pcb lists; if not, the netconn lets go of it (pcb = NULL:
+ *     calls then fail with ENOTCONN) and the next reply is preceded by an
+ *     `event` line saying so.
+ *  6. Every RST lwIP sends carries ACK (tcp_rst()); ISNs are a counter
+ *     plus tcp_ticks.  Both are lwIP's own behaviour, left as they are
+ *     (docs/stacks/lwip.md lists what the fuzzer finds).
  */
 
 #define _GNU_SOURCE
@@ -103,6 +124,8 @@
 #include "lwip/sys.h"
 #include "lwip/tcp.h"
 #include "lwip/tcpip.h"
+#include "lwip/api.h"
+#include "lwip/priv/sockets_priv.h"
 #include "lwip/priv/tcp_priv.h"
 
 #define PROTOCOL 1
@@ -112,6 +135,8 @@ static int packet_fd = -1;
 static struct netif shim_netif;
 static ip4_addr_t local_addr, peer_addr;
 static int listener = -1, conn = -1;
+static struct netconn *conn_nc; /* the netconn behind `conn` (quirk 5) */
+static int detached;            /* quirk 5 happened: say so with the next reply */
 static u16_t local_port;
 static int quickack = 1;     /* quirk 2 */
 static int linger_abort = 0; /* quirk 1 */
@@ -153,6 +178,28 @@ static void flush_delayed_acks(void)
     }
 }
 
+/* Quirk 5: whether `pcb` is still one of lwIP's (on one of its lists). */
+static int pcb_listed(const struct tcp_pcb *pcb)
+{
+    struct tcp_pcb *lists[] = {tcp_active_pcbs, tcp_tw_pcbs, tcp_bound_pcbs, tcp_listen_pcbs.pcbs};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        for (const struct tcp_pcb *p = lists[i]; p != NULL; p = p->next)
+            if (p == pcb)
+                return 1;
+    return 0;
+}
+
+/* Quirk 5: a socket whose pcb lwIP freed without telling it lets go of it. */
+static void detach_freed_pcb(void)
+{
+    if (conn_nc != NULL && conn_nc->pcb.tcp != NULL && !pcb_listed(conn_nc->pcb.tcp)) {
+        conn_nc->pcb.tcp = NULL;
+        detached = 1;
+        fprintf(stderr, "lwip_agent: lwIP freed the pcb of an open socket (LAST-ACK after "
+                        "recv() returned 0); the socket lets go of it\n");
+    }
+}
+
 /* Every datagram waiting on the packet socket, into lwIP, in order. */
 static void take_packets(void)
 {
@@ -177,6 +224,7 @@ static void take_packets(void)
         LOCK_TCPIP_CORE();
         if (shim_netif.input(p, &shim_netif) != ERR_OK)
             pbuf_free(p);
+        detach_freed_pcb();
         if (quickack)
             flush_delayed_acks();
         UNLOCK_TCPIP_CORE();
@@ -201,6 +249,11 @@ static const char *errno_name(int e)
 static void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void reply(const char *fmt, ...)
 {
+    if (detached) {
+        fputs("event lwip freed the pcb of the open socket (lwIP 2.1.3 LAST-ACK bug, "
+              "see the shim's quirk 5)\n", stdout);
+        detached = 0;
+    }
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stdout, fmt, ap);
@@ -225,9 +278,9 @@ static int set_options(int s)
     return lwip_setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-/* tcp_abort() every active pcb on local port `port` (0: every pcb, and the
-   TIME-WAIT ones too).  The netconn of each hears ERR_ABRT and lets go of it. */
-static void abort_pcbs(u16_t port)
+/* tcp_abort() every active pcb on local port `port` (0: on any port).  The
+   netconn of each hears ERR_ABRT (err_tcp) and lets go of it. */
+static void abort_active(u16_t port)
 {
     LOCK_TCPIP_CORE();
     int again = 1;
@@ -241,29 +294,46 @@ static void abort_pcbs(u16_t port)
             }
         }
     }
-    if (port == 0) {
-        for (int guard = 0; tcp_tw_pcbs != NULL && guard < 10000; guard++)
-            tcp_abort(tcp_tw_pcbs);
-    }
+    UNLOCK_TCPIP_CORE();
+}
+
+/* Free every TIME-WAIT pcb.  Only once no socket holds one: tcp_abort() of
+   a TIME-WAIT pcb tells nobody, and a netconn that still pointed at it
+   (shutdown(), then the peer's FIN) would free it a second time. */
+static void free_time_wait(void)
+{
+    LOCK_TCPIP_CORE();
+    for (int guard = 0; tcp_tw_pcbs != NULL && guard < 10000; guard++)
+        tcp_abort(tcp_tw_pcbs);
     UNLOCK_TCPIP_CORE();
 }
 
 static void close_socket(int *s)
 {
     if (*s >= 0) {
+        if (*s == conn)
+            conn_nc = NULL;
         lwip_close(*s);
         *s = -1;
     }
+}
+
+static void set_conn(int s)
+{
+    struct lwip_sock *sock = lwip_socket_dbg_get_socket(s);
+    conn = s;
+    conn_nc = sock != NULL ? sock->conn : NULL;
 }
 
 static void drop_everything(void)
 {
     if (conn >= 0)
         set_linger0(conn);
-    abort_pcbs(0);
+    abort_active(0);
     close_socket(&conn);
     close_socket(&listener);
-    abort_pcbs(0); /* whatever closing the listener let go */
+    abort_active(0); /* whatever closing the listener let go */
+    free_time_wait();
 }
 
 static void fill_addr(struct sockaddr_in *sa, const ip4_addr_t *addr, u16_t port)
@@ -340,7 +410,7 @@ static void cmd_connect(const char *arg1, const char *arg2)
         reply_errno();
         return;
     }
-    conn = s;
+    set_conn(s);
     local_port = port;
     if (lwip_connect(s, (struct sockaddr *)&peer, sizeof peer) < 0 && errno != EINPROGRESS) {
         reply_errno();
@@ -368,7 +438,7 @@ static void cmd_accept(void)
         return;
     }
     set_options(s);
-    conn = s;
+    set_conn(s);
     close_socket(&listener);
     reply("accepted");
 }
@@ -473,11 +543,11 @@ static void cmd_abort(void)
     if (conn >= 0) {
         set_linger0(conn);
         if (!linger_abort)
-            abort_pcbs(local_port);
+            abort_active(local_port);
         close_socket(&conn);
     } else if (listener >= 0) {
         /* Nothing accepted yet: the listener and what it holds go. */
-        abort_pcbs(local_port);
+        abort_active(local_port);
         close_socket(&listener);
     }
     reply("ok");

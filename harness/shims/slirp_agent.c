@@ -49,12 +49,17 @@
  *                maps its vhost to the host's loopback when not restricted);
  *                slirp answers SYN,ACK once that connect succeeded, RST,ACK
  *                if it is refused                           -> ok | errno E
- *   connect P Q  slirp_add_hostfwd(127.0.0.2:P -> 198.18.0.2:Q); a kernel
+ *   connect P Q  slirp_add_hostfwd(127.0.0.2:10 -> 198.18.0.2:Q); a kernel
  *                socket bound to 127.0.0.1:P connects (non-blocking) to
- *                127.0.0.2:P; slirp accepts it and opens its TCP to the
+ *                127.0.0.2:10; slirp accepts it and opens its TCP to the
  *                guest; slirp takes the connecting socket's address and port
  *                as its own (127.0.0.1 -> vhost), so its segments come from
- *                198.18.0.1:P as synack expects               -> ok | errno E
+ *                198.18.0.1:P as synack expects.  The forward's own port must
+ *                not be P: slirp files a host forward under the 4-tuple
+ *                (guest:Q, vhost:host-port) and silently drops every guest
+ *                segment that matches it (its tcpcb stays CLOSED), so with
+ *                port P a new SYN after the connection died would vanish
+ *                                                             -> ok | errno E
  *   accept       `accepted` when the kernel listener has the connection whose
  *                peer is slirp's host socket AND slirp's TCP for it is
  *                synchronized (ESTABLISHED or later, read from
@@ -94,6 +99,22 @@
  * to one tick: a rare early tick, as real time would give).  Hello says
  * spontaneous_timers=0 slow_waits=0.
  *
+ * libslirp 4.7 bug NOT worked around (docs/stacks/slirp.md, "Harness
+ * issues"): an URG segment whose urgent pointer reaches past the octets
+ * slirp holds (URG,ACK,PSH up=8 carrying 3 octets, in ESTABLISHED) makes
+ * tcp_input() set so->so_urgc = sb_cc + (rcv_up - rcv_nxt), more than the
+ * receive buffer holds; sbappend() -> sosendoob() (socket.c) then send()s
+ * so_urgc octets from sb_rptr, i.e. uninitialised heap (valgrind: "Syscall
+ * param socketcall.sendto(msg) points to uninitialised byte(s)" under
+ * slirp_pollfds_poll), and `sb_cc -= n` wraps below zero, so later
+ * sowrite()s push ~64 KiB of stale buffer to the application and the
+ * advertised window is computed from the wrapped count.  Upstream fixed it
+ * in 4.9.2 ("oob: cap urgent data count to what is actually available",
+ * CVE-2026-9539).  Every read and write stays inside slirp's buffers
+ * (valgrind reports no invalid access), so it is not a crash; the agent
+ * passes such segments on unchanged, because rewriting the guest's urgent
+ * pointer would change what synack tests.
+ *
  * Quirks handled: ARP both ways; SIGPIPE ignored; the kernel listener may
  * hold stale loopback connections of slirp sockets that died in SYN-RECEIVED
  * (they are matched by port and dropped); slirp's ARP replies and requests
@@ -101,6 +122,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -128,10 +150,12 @@
 #define CLOCK_START_MS 1000
 #define MAX_POOL 16
 #define MAX_TIMERS 8
+#define FWD_PORT 10 /* the host forward's port, on 127.0.0.2 */
 
 static Slirp *slirp;
 static int pkt_fd = -1;
 static int realtime;
+static int debug; /* SLIRP_AGENT_DEBUG=1: slirp's connection table on stderr */
 static int64_t vclock_ms = CLOCK_START_MS;
 static int64_t last_tick_ms; /* the clock at slirp's last slow tick (a shadow) */
 static unsigned long tcp_out;      /* TCP packets sent to synack */
@@ -600,12 +624,12 @@ static void cmd_connect(int p, int q)
     }
     struct in_addr fwd;
     inet_pton(AF_INET, "127.0.0.2", &fwd);
-    if (slirp_add_hostfwd(slirp, 0, fwd, p, peer_ip, q) < 0) {
+    if (slirp_add_hostfwd(slirp, 0, fwd, FWD_PORT, peer_ip, q) < 0) {
         snprintf(reply, sizeof(reply), "errno %s", errname(errno ? errno : EADDRINUSE));
         return;
     }
     int fd = tcp_socket();
-    struct sockaddr_in me = sin_of("127.0.0.1", p), there = sin_of("127.0.0.2", p);
+    struct sockaddr_in me = sin_of("127.0.0.1", p), there = sin_of("127.0.0.2", FWD_PORT);
     if (fd < 0 || bind(fd, (struct sockaddr *)&me, sizeof(me)) < 0) {
         int e = errno;
         if (fd >= 0)
@@ -798,8 +822,12 @@ static void cmd_wait(void)
         connections(cs, 16, &after);
         int changed = strcmp(before, after) != 0;
         free(after);
-        if (changed || tcp_out != out)
+        if (changed || tcp_out != out) {
+            if (debug)
+                fprintf(stderr, "slirp_agent: wait: %d ticks, clock %lld ms\n", i + 1,
+                        (long long)vclock_ms);
             break;
+        }
     }
     free(before);
 }
@@ -842,6 +870,11 @@ static void command(char *line)
         return;
     }
     pump();
+    if (debug) {
+        char *info = slirp_connection_info(slirp);
+        fprintf(stderr, "slirp_agent: after %s:\n%s", name, info);
+        free(info);
+    }
 }
 
 /* ------------------------------------------------------------ main */
@@ -876,6 +909,19 @@ static void network_namespace(void)
     close(s);
 }
 
+/* A crash (inside libslirp, say) leaves a backtrace as the last stderr lines. */
+static void on_crash(int sig)
+{
+    void *frames[32];
+    int n = backtrace(frames, 32);
+    static const char msg[] = "slirp_agent: crashed, backtrace follows\n";
+    if (write(2, msg, sizeof(msg) - 1) < 0)
+        _exit(128 + sig);
+    backtrace_symbols_fd(frames, n, 2);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -885,6 +931,10 @@ int main(int argc, char **argv)
             die("unknown option %s (usage: slirp_agent [--realtime])", argv[i]);
     }
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGSEGV, on_crash);
+    signal(SIGBUS, on_crash);
+    signal(SIGABRT, on_crash);
+    debug = getenv("SLIRP_AGENT_DEBUG") != NULL;
     const char *fdname = getenv("SYNACK_PACKET_FD");
     if (!fdname)
         die("SYNACK_PACKET_FD is not set (run it through synack)");
