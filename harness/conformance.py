@@ -229,6 +229,7 @@ def run_column(
     examples: int,
     budget: float,
     seed: int,
+    shrink_time: float,
     progress: Callable[[str], None],
 ) -> Column:
     """Every check, then the fuzz budget, on one target.
@@ -261,7 +262,8 @@ def run_column(
         if examples:
             progress(f"{spec}: fuzzing ({examples} examples, at most {budget:g} s)")
             campaign = fuzz(target, oracle_config(target, Profile.RFC9293), examples, budget,
-                            seed, None, key=f"conformance/{spec}")  # fmt: skip
+                            seed, None, key=f"conformance/{spec}",
+                            shrink_time=shrink_time)  # fmt: skip
             result = FuzzResult(Profile.RFC9293.value, campaign.examples, campaign.seconds)
             result.findings = save_findings(
                 target, spec, Profile.RFC9293, campaign, out / "fuzz" / _slug(spec)
@@ -408,6 +410,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--examples", type=int, default=300, help="fuzz examples per target")
     parser.add_argument("--budget", type=float, default=90.0, help="fuzz seconds per target")
     parser.add_argument("--seed", type=int, default=1, help="fuzz seed (default 1)")
+    parser.add_argument(
+        "--shrink-time",
+        type=float,
+        default=10.0,
+        help="seconds spent shrinking each fuzz finding (10; 0: none)",
+    )
     parser.add_argument("--no-fuzz", action="store_true", help="the directed checks only")
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when any target deviates on any check"
@@ -418,8 +426,8 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     specs = [s.strip() for s in args.targets.split(",") if s.strip()]
     if not specs:
         return _usage("--targets names no target")
-    if args.examples < 1 or args.budget <= 0:
-        return _usage("--examples and --budget must be positive")
+    if args.examples < 1 or args.budget <= 0 or args.shrink_time < 0:
+        return _usage("--examples and --budget must be positive, --shrink-time not negative")
     try:
         specs = [parse_target(s, Profile.RFC9293) for s in specs]
     except ValueError as exc:
@@ -436,7 +444,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     with console.status("conformance") as status:
         for spec in specs:
             columns.append(run_column(spec, out, examples, args.budget, args.seed,
-                                      lambda text: status.update(text)))  # fmt: skip
+                                      args.shrink_time, status.update))  # fmt: skip
             if columns[-1].error:
                 print(f"synack conformance: {spec}: {columns[-1].error}", file=sys.stderr)
     command = (

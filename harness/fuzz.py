@@ -480,6 +480,8 @@ def _run_actions(
             if not do(str(call), call.event(), None, False):
                 return
         else:
+            if target.traits.slow_waits and not any(t.timers for t in oracle.candidates):
+                continue  # no timer can fire: a real-time wait would only cost seconds
             target.wait()
             if not do(str(action), None, None, True):
                 return

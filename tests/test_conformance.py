@@ -112,14 +112,14 @@ def test_the_matrix_for_linux_lwip_gvisor_and_slirp(tmp_path: Path) -> None:
     for stack in ("lwip", "gvisor", "slirp"):
         require_stack(stack)
     targets = ("linux", "lwip", "gvisor", "slirp")
-    data = matrix(tmp_path, "--targets", ",".join(targets), "--examples", "150",
-                  "--budget", "40")  # fmt: skip
+    data = matrix(tmp_path, "--targets", ",".join(targets), "--examples", "80",
+                  "--budget", "20", "--shrink-time", "2")  # fmt: skip
     assert [t["target"] for t in data["targets"]] == list(targets)
     for column in data["targets"]:
         assert column["error"] is None, column
         results = column["results"]
         assert set(results) == {c.id for c in CHECKS}
-        assert "not run" not in {r["verdict"] for r in results.values()}
+        assert not {"not run", "crashed"} & {r["verdict"] for r in results.values()}
         # the handshake is the floor every real stack must clear
         assert results["handshake-passive"]["verdict"] == "conforms", column["target"]
         for result in results.values():

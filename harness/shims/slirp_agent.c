@@ -108,9 +108,8 @@
  * param socketcall.sendto(msg) points to uninitialised byte(s)" under
  * slirp_pollfds_poll), and `sb_cc -= n` wraps below zero, so later
  * sowrite()s push ~64 KiB of stale buffer to the application and the
- * advertised window is computed from the wrapped count.  Upstream fixed it
- * in 4.9.2 ("oob: cap urgent data count to what is actually available",
- * CVE-2026-9539).  Every read and write stays inside slirp's buffers
+ * advertised window is computed from the wrapped count (not checked here
+ * against later upstream releases).  Every read and write stays inside slirp's buffers
  * (valgrind reports no invalid access), so it is not a crash; the agent
  * passes such segments on unchanged, because rewriting the guest's urgent
  * pointer would change what synack tests.
