@@ -43,7 +43,8 @@ def test_agent_that_drops_its_resets_is_caught(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     out = str(tmp_path / "out")
     done = synack("fuzz", "--target", AGENT + " --drop-resets", "--examples", "500",
-                  "--budget", "120", "--out", out, "--json", str(report))  # fmt: skip
+                  "--budget", "120", "--max-findings", "2", "--shrink-time", "15",
+                  "--out", out, "--json", str(report))  # fmt: skip
     assert done.returncode == 1, done.stderr
     findings = json.loads(report.read_text())["findings"]
     assert findings

@@ -189,7 +189,7 @@ def test_early_close_leaves_fin_wait_1_on_any_ack() -> None:
 
 
 def test_impossible_configurations_are_refused() -> None:
-    for bad in ({"rcv_wnd": 70000}, {"rcv_wnd": -1}, {"mss": 0}, {"syn_retries": -1}):
+    for bad in ({"rcv_wnd": (1 << 30) + 1}, {"rcv_wnd": -1}, {"mss": 0}, {"syn_retries": -1}):
         with pytest.raises(ValueError):
             Config(**bad)  # type: ignore[arg-type]
 

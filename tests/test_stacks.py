@@ -88,7 +88,7 @@ def test_a_stack_whose_resets_are_dropped_is_caught(tmp_path: Path) -> None:
     )
     out, report = tmp_path / "out", tmp_path / "report.json"
     done = synack("fuzz", "--target", wrapped, "--examples", "300", "--budget", "90",
-                  "--no-waits", "--max-findings", "8", "--shrink-time", "5", "--seed", "3",
+                  "--no-waits", "--max-findings", "8", "--shrink-time", "3", "--seed", "3",
                   "--out", str(out), "--json", str(report))  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     data = json.loads(report.read_text())
