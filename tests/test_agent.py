@@ -17,19 +17,13 @@ import pytest
 
 from synack.harness.agent import AGENT_TRAITS, parse_hello
 
-from .util import require_tool
+from .util import require_tool, run_synack
 
 AGENT = f"agent:{sys.executable} -m synack.harness.model_agent"
 
 
 def synack(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "synack.harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=cwd,
-    )
+    return run_synack(*args, timeout=600, cwd=cwd)
 
 
 def test_reference_agent_runs_clean(tmp_path: Path) -> None:

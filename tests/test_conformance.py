@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +20,13 @@ import pytest
 from synack.harness.conformance import CHECKS, RFC_ALLOWED
 from synack.model.config import PROFILE_RULES, Profile
 
-from .util import require_netns, require_stack
+from .util import require_netns, require_stack, run_synack
 
 REQUIREMENT = re.compile(r"^(MUST|SHLD|MAY)-\d+$")
 
 
 def synack(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "synack.harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
+    return run_synack(*args, timeout=1500)
 
 
 def matrix(out: Path, *args: str) -> dict[str, Any]:

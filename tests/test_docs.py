@@ -424,9 +424,11 @@ def _slug(heading: str) -> str:
 
 
 def test_hand_written_docs_links_resolve() -> None:
-    """Every relative link (and #anchor) in README.md and docs/*.md exists."""
+    """Every relative link (and #anchor) in README.md, docs/*.md and docs/stacks/ exists."""
     broken = []
-    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+    docs = REPO / "docs"
+    hand_written = [*sorted(docs.glob("*.md")), *sorted((docs / "stacks").glob("*.md"))]
+    for doc in [REPO / "README.md", *hand_written]:
         for link in re.findall(r"\]\(([^)\s]+)\)", doc.read_text()):
             if link.startswith("http"):
                 continue

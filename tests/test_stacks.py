@@ -21,7 +21,7 @@ import pytest
 
 from synack.harness.stacks import STACKS, agent_binary, cache_root
 
-from .util import require_stack, require_tool
+from .util import require_stack, require_tool, run_synack
 
 # The profile each stack's campaign runs with: the one that fits it best
 # (docs/stacks/*.md has the figures).
@@ -29,13 +29,7 @@ PROFILE = {"lwip": "rfc9293", "gvisor": "rfc9293", "slirp": "rfc9293"}
 
 
 def synack(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "synack.harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-    )
+    return run_synack(*args, env=env)
 
 
 def require_root(stack: str) -> None:

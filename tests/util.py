@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -135,3 +137,20 @@ def require_stack(name: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}, and CI is set: CI must run this test")
     pytest.skip(reason)
+
+
+def run_synack(
+    *args: str,
+    timeout: float = 900,
+    cwd: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`synack ARGS` in a child process (this interpreter), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "synack.harness.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+    )
