@@ -33,6 +33,7 @@ from synack.model.segment import Flags
 
 from . import findings
 from .fuzz import Action, Call, Example, Inject, Pick, Run, Wait, run_example
+from .fuzzcmd import oracle_config, save_findings
 from .fuzzing import fuzz
 from .output import save_latest
 from .pages import STYLE, Bullets, Heading, Page, Para, Table, html, markdown
@@ -194,8 +195,6 @@ def _executed(run: Run) -> int:
 
 def judge(target: Target, spec: str, check: Check, out: Path) -> Result:
     """Run one check (twice if it deviates, to tell a deviation from a flaky run)."""
-    from .fuzzcmd import oracle_config
-
     cfg = oracle_config(target, Profile.RFC9293)
     run = run_example(target, check.example(), cfg)
     if run.divergence is None:
@@ -239,8 +238,6 @@ def run_column(
     started afresh for the next one.  One that cannot be started ends its
     column.
     """
-    from .fuzzcmd import oracle_config, save_findings
-
     column = Column(spec, results={check.id: Result("not run") for check in CHECKS})
     started = time.monotonic()
     try:
