@@ -1,7 +1,6 @@
 """The `synack` command line.
 
-Exit status: 0 all good; 1 a property violated / a finding; 2 bad usage
-or set-up (one clear line, no traceback); 3 unknown (a limit was hit).
+The exit-status contract is in `exits` (and in `synack --help`).
 """
 
 from __future__ import annotations
@@ -14,12 +13,12 @@ from synack.model.config import PROFILE_RULES, Profile, Variant
 from synack.model.scenarios import DEFAULT_SCENARIOS, SCENARIOS
 from synack.properties.catalogue import CATALOGUE
 
-from . import check, conformance, docsite, fuzzcmd, prove, replay
+from . import check, conformance, docsite, exits, fuzzcmd, prove, replay
 from .targets import target_names
 
-EXIT_OK = 0
-EXIT_FINDING = 1
-EXIT_USAGE = 2
+EXIT_OK = exits.EXIT_OK
+EXIT_FINDING = exits.EXIT_VERDICT
+EXIT_USAGE = exits.EXIT_USAGE
 
 LISTS = ("scenarios", "properties", "profiles", "variants", "targets")
 
@@ -62,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="synack",
         description="Model checker and fuzzer for the TCP connection lifecycle (RFC 9293).",
+        epilog=exits.CONTRACT,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -142,13 +142,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    exits.install_sigterm()
     try:
         result: int = args.func(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("synack: interrupted", file=sys.stderr)
-        return 130
+        return exits.status_of(exc)
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # an internal error: one line, the traceback kept
+        saved = exits.save_traceback(args.command)
+        where = f"; traceback in {saved}" if saved else ""
+        first = next(iter(str(exc).splitlines()), "")
+        print(
+            f"synack {args.command}: internal error: {type(exc).__name__}: {first}{where}",
+            file=sys.stderr,
+        )
+        return exits.EXIT_INTERNAL
     return result
 
 
