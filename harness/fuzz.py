@@ -30,7 +30,9 @@ from .targets import AppCall, CallName, Observation, Role, Target, Traits
 
 Json = dict[str, Any]
 
-SEQ_PICKS = ("exact", "window", "outside", "old", "future", "random")
+SEQ_PICKS = ("exact", "window", "outside", "old", "future", "random", "last")
+""""last" (the window's last number, RCV.NXT+RCV.WND-1, less n) is for directed checks
+only: generation draws from SEQ_TABLE, which leaves it out."""
 ACK_PICKS = ("exact", "una", "window", "old", "future", "random")
 FAR = 100_000
 
@@ -287,6 +289,8 @@ def resolve_seq(pick: Pick, tcb: Tcb, peer_iss: int) -> int:
         return seq_sub(ref, 1 + pick.n % FAR)
     if pick.kind == "future":
         return seq_add(ref, wnd + 1000 + pick.n % FAR)
+    if pick.kind == "last":
+        return seq_add(ref, wnd - 1 - pick.n % max(wnd, 1))
     return pick.n & MASK
 
 
