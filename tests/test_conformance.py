@@ -3,8 +3,10 @@
 Both ways: the specification conforms on every check, and every broken
 variant that a check can show (all but no-give-up, which needs seven
 timer expiries) deviates on the check written for its flaw, with a
-replayable evidence case.  Then the matrix is generated for linux, lwip,
-gvisor and slirp, as CI must.
+replayable evidence case; a small stack whose RST test includes the right
+edge of its window (as gVisor's does) deviates on exactly the right-edge
+RST checks.  Then the matrix is generated for linux, lwip, gvisor and
+slirp, as CI must.
 """
 
 from __future__ import annotations
@@ -12,14 +14,22 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from synack.harness.conformance import CHECKS, RFC_ALLOWED
-from synack.model.config import PROFILE_RULES, Profile
+from synack.harness.conformance import ACK_EDGES, CHECKS, KINDS, RFC_ALLOWED, SEQ_EDGES
+from synack.harness.fuzz import resolve_ack, resolve_seq
+from synack.harness.targets import MODEL_TRAITS, ModelTarget, Target, fuzz_config
+from synack.model.config import PROFILE_RULES, Config, Profile
+from synack.model.segment import Segment
+from synack.model.seq import seq_add
+from synack.model.tcb import Tcb
+from synack.model.types import SYNCHRONIZED
 
+from .states import one_of_each_state
 from .util import require_netns, require_stack, run_synack
 
 REQUIREMENT = re.compile(r"^(MUST|SHLD|MAY)-\d+$")
@@ -51,6 +61,62 @@ def test_the_battery_cites_rfc_9293() -> None:
     assert set(RFC_ALLOWED) <= linux_rules
 
 
+def test_every_kind_meets_every_edge() -> None:
+    ids = {c.id for c in CHECKS}
+    for kind in KINDS:
+        assert {f"{kind}-seq-{e.name}" for e in SEQ_EDGES} <= ids, kind
+        assert {f"{kind}-ack-{e.name}" for e in ACK_EDGES} <= ids, kind
+    for state in ("close-wait", "fin-wait-2"):
+        assert {f"{state}-rst-seq-right", f"{state}-bare-seq-right"} <= ids, state
+    for check in CHECKS:
+        if "-seq-" in check.id or "-ack-" in check.id:
+            assert "3.10.7.4" in check.section, check.id
+
+
+@pytest.mark.parametrize("window", [0, 1, 7, 0xFFFF])
+def test_the_edges_are_the_windows_own(window: int) -> None:
+    """The edges are resolved against the TCB's RCV.WND, whatever it is (0 too)."""
+    tcb = _established(fuzz_config(Profile.RFC9293).with_(rcv_wnd=window))
+    nxt, right = tcb.rcv_nxt, seq_add(tcb.rcv_nxt, window)
+    seqs = {e.name: resolve_seq(e.pick, tcb, 0) for e in SEQ_EDGES}
+    assert seqs == {"left-1": seq_add(nxt, -1), "right-1": seq_add(right, -1), "right": right,
+                    "right-plus-1": seq_add(right, 1)}  # fmt: skip
+    acks = {e.name: resolve_ack(e.pick, tcb) for e in ACK_EDGES}
+    assert acks == {"una-1": seq_add(tcb.snd_una, -1), "nxt": tcb.snd_nxt,
+                    "nxt-plus-1": seq_add(tcb.snd_nxt, 1)}  # fmt: skip
+
+
+def _established(cfg: Config) -> Tcb:
+    tcb = one_of_each_state(cfg)["established"]
+    assert tcb.rcv_wnd == cfg.rcv_wnd
+    return tcb
+
+
+@dataclass
+class RightEdgeRst(ModelTarget):
+    """A stack whose RST test takes the right edge as in the window (gVisor's does):
+    a RST at exactly RCV.NXT+RCV.WND resets the connection."""
+
+    def inject(self, segment: Segment) -> None:
+        tcb = self.tcb
+        edge = seq_add(tcb.rcv_nxt, tcb.rcv_wnd)
+        if segment.rst and tcb.state in SYNCHRONIZED and segment.seq == edge:
+            segment = replace(segment, seq=tcb.rcv_nxt)
+        super().inject(segment)
+
+
+def rst_at_right_edge(profile: Profile) -> Target:
+    """`python:tests.test_conformance:rst_at_right_edge`: its own window (20), which
+    the oracle learns from what it advertises, as from a real stack's."""
+    cfg = fuzz_config(profile).with_(rcv_wnd=20, mss=536)
+    traits = replace(MODEL_TRAITS, exact_windows=False)
+    return RightEdgeRst(cfg, name="right-edge-rst", traits=traits)
+
+
+RIGHT_EDGE_RST = "python:tests.test_conformance:rst_at_right_edge"
+RST_AT_RIGHT_EDGE = {"rst-seq-right", "close-wait-rst-seq-right", "fin-wait-2-rst-seq-right"}
+
+
 FLAWS = {
     "variant:two-way-handshake": "old-duplicate-syn",
     "variant:no-time-wait": "active-close",
@@ -63,10 +129,13 @@ FLAWS = {
 def test_the_specification_conforms_and_each_variant_deviates_where_it_is_broken(
     tmp_path: Path,
 ) -> None:
-    targets = ["model", *FLAWS, "variant:no-give-up"]
+    targets = ["model", *FLAWS, "variant:no-give-up", RIGHT_EDGE_RST]
     data = matrix(tmp_path, "--targets", ",".join(targets), "--no-fuzz")
     assert set(verdicts(data, "model").values()) == {"conforms"}
     assert set(verdicts(data, "variant:no-give-up").values()) == {"conforms"}
+    edge = verdicts(data, RIGHT_EDGE_RST)
+    assert {c for c, v in edge.items() if v != "conforms"} == RST_AT_RIGHT_EDGE, edge
+    assert {edge[c] for c in RST_AT_RIGHT_EDGE} == {"deviates"}
     for variant, check in FLAWS.items():
         seen = verdicts(data, variant)
         assert seen[check] == "deviates", (variant, seen)
