@@ -9,16 +9,25 @@ agent's stdin and one reply line on its stdout.  The agent's first line
 is its hello: `synack-agent 1 name=NAME [trait=0|1 ...]`.  Lines that
 start with `event ` may come before a reply; they are kept as notes.
 
-Every read from the agent is bounded in time; an agent that exits, hangs
-or says something outside the contract is a `TargetError` (one line,
-with the last line it wrote on stderr).  The agent runs in its own
-process group and is killed with it when the target closes.
+Every wait on the agent is bounded: a reply (with the events before it)
+within `REPLY_TIMEOUT`, a write to its stdin or packet socket within the
+same, at most `MAX_EVENTS` event lines per reply, `MAX_LINE` bytes per
+line and `MAX_PACKETS` packets per step.  An agent that exits, hangs,
+floods, or says anything outside the contract (a reply that is not one of
+the command's replies, a malformed packet) is a `TargetError`: one line
+naming the offending line or packet, with the last line it wrote on
+stderr.  The agent runs in its own process group, is killed with it when
+the target closes, and dies with synack even after a SIGKILL
+(harness/children.py).  `SYNACK_AGENT_HELLO_TIMEOUT` and
+`SYNACK_AGENT_REPLY_TIMEOUT` override the 20 s the hello may take and the
+5 s of a reply (the tests' hanging agents use them).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import shlex
 import signal
@@ -33,6 +42,7 @@ from pathlib import Path
 from synack.model.segment import Segment
 from synack.model.types import Deliver
 
+from .children import die_with_parent
 from .targets import (
     AppCall,
     CallName,
@@ -53,6 +63,50 @@ PACKET_TIMEOUT = 0.05  # a segment the oracle expects
 SETTLE = 0.002
 TIMER_TIMEOUT = 3.5  # a real-time stack's next timer
 PEER_MSS = 536
+MAX_LINE = 1 << 18  # bytes in one line: a 64 KiB read as hex, with room to spare
+MAX_EVENTS = 64  # event lines before one reply
+MAX_PACKETS = 256  # packets the agent may send in one step
+SHOWN = 60  # characters of an offending line quoted in an error
+
+_ERRNO = r"errno E[A-Z0-9]+"
+REPLIES: dict[str, tuple[str, str]] = {
+    # command: (a regular expression of its replies, the same in words)
+    "reset": (r"ok", "ok"),
+    "listen": (rf"ok|{_ERRNO}", "ok or errno NAME"),
+    "connect": (rf"ok|{_ERRNO}", "ok or errno NAME"),
+    "accept": (rf"accepted|{_ERRNO}", "accepted or errno NAME"),
+    "send": (rf"ok [0-9]{{1,9}}|{_ERRNO}", "ok N or errno NAME"),
+    "recv": (rf"data (?:[0-9a-fA-F]{{2}})+|eof|{_ERRNO}", "data HEX, eof or errno NAME"),
+    "shutdown": (rf"ok|{_ERRNO}", "ok or errno NAME"),
+    "close": (rf"ok|{_ERRNO}", "ok"),
+    "abort": (rf"ok|{_ERRNO}", "ok"),
+    "wait": (r"ok", "ok"),
+}
+"""What each command may be answered with (docs/agent-protocol.md)."""
+
+
+def shown(line: str | bytes) -> str:
+    """An offending line or packet, quoted and cut short for a one-line error."""
+    text = line if isinstance(line, str) else line.decode(errors="replace")
+    cut = text[:SHOWN] + ("..." if len(text) > SHOWN else "")
+    return repr(cut)
+
+
+def _seconds(variable: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(variable, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def hello_timeout() -> float:
+    return _seconds("SYNACK_AGENT_HELLO_TIMEOUT", HELLO_TIMEOUT)
+
+
+def reply_timeout() -> float:
+    return _seconds("SYNACK_AGENT_REPLY_TIMEOUT", REPLY_TIMEOUT)
+
 
 AGENT_TRAITS = Traits(
     exact_windows=False,
@@ -114,14 +168,21 @@ class AgentTarget:
                 pass_fds=(theirs.fileno(),),
                 env=env,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         except OSError as exc:
             theirs.close()
             raise TargetError(f"agent {argv[0]!r} cannot be started: {exc.strerror}") from None
         theirs.close()
+        self.broken = False  # it hung or broke the contract: close() kills it at once
+        self.reply_timeout = reply_timeout()
+        self.packets.settimeout(self.reply_timeout)  # an agent that reads no packets
+        assert self.proc.stdin is not None
+        os.set_blocking(self.proc.stdin.fileno(), False)  # nor its commands: see _send
         self.buffer = b""
         try:
-            self.name, self.traits = parse_hello(self._line(HELLO_TIMEOUT))
+            wait = hello_timeout()
+            self.name, self.traits = parse_hello(self._line(time.monotonic() + wait, wait))
         except (ValueError, TargetError) as exc:
             self.close()
             raise TargetError(f"agent {argv[0]!r}: {exc}") from None
@@ -157,15 +218,25 @@ class AgentTarget:
         except subprocess.TimeoutExpired:
             return None
 
-    def _line(self, timeout: float) -> str:
-        """One line from the agent, within `timeout` seconds."""
+    def _broken(self, what: str) -> TargetError:
+        self.broken = True
+        return TargetError(f"agent broke the contract: {what}{self._last_stderr()}")
+
+    def _line(self, deadline: float, timeout: float) -> str:
+        """One line from the agent, by `deadline` (`timeout` seconds after the ask)."""
         assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
         while b"\n" not in self.buffer:
+            if len(self.buffer) > MAX_LINE:
+                raise self._broken(f"a line longer than {MAX_LINE} bytes: {shown(self.buffer)}")
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TargetError(f"agent said nothing for {timeout:g} s{self._last_stderr()}")
+                busy = hasattr(self, "packets") and select.select([self.packets], [], [], 0)[0]
+                sending = " (but sent packets)" if busy else ""
+                self.broken = True
+                raise TargetError(
+                    f"agent said nothing for {timeout:g} s{sending}{self._last_stderr()}"
+                )
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 continue
@@ -174,26 +245,50 @@ class AgentTarget:
                 raise TargetError(f"agent exited (status {self._status()}){self._last_stderr()}")
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
-        return line.decode(errors="replace")
+        if len(line) > MAX_LINE:
+            raise self._broken(f"a line longer than {MAX_LINE} bytes: {shown(line)}")
+        return line.decode(errors="replace").removesuffix("\r")
+
+    def _send(self, command: str) -> None:
+        """Write one command line, within REPLY_TIMEOUT (an agent may stop reading)."""
+        assert self.proc.stdin is not None
+        fd = self.proc.stdin.fileno()
+        data = command.encode() + b"\n"
+        deadline = time.monotonic() + self.reply_timeout
+        while data:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                self.broken = True
+                raise TargetError(
+                    f"agent read no command for {self.reply_timeout:g} s{self._last_stderr()}"
+                )
+            try:
+                data = data[os.write(fd, data) :]
+            except BlockingIOError:
+                continue
+            except OSError:
+                raise TargetError(
+                    f"agent exited (status {self._status()}){self._last_stderr()}"
+                ) from None
 
     def _ask(self, command: str) -> str:
-        """Send one command; its reply (events before it are kept as notes)."""
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(command.encode() + b"\n")
-            self.proc.stdin.flush()
-        except OSError:
-            raise TargetError(
-                f"agent exited (status {self._status()}){self._last_stderr()}"
-            ) from None
-        while True:
-            line = self._line(REPLY_TIMEOUT)
+        """Send one command; its reply, checked against the contract (events before it
+        are kept as notes)."""
+        verb = command.split()[0]
+        self._send(command)
+        deadline = time.monotonic() + self.reply_timeout
+        for _ in range(MAX_EVENTS + 1):
+            line = self._line(deadline, self.reply_timeout)
             if line.startswith("event "):
-                self.notes.append(line)
+                self.notes.append(line[:200])
                 continue
             if line.startswith("error"):
-                raise TargetError(f"agent refused {command.split()[0]!r}: {line}")
+                raise TargetError(f"agent refused {verb!r}: {shown(line)}{self._last_stderr()}")
+            pattern, words = REPLIES[verb]
+            if not re.fullmatch(pattern, line):
+                raise self._broken(f"reply {shown(line)} to {verb!r} (the contract: {words})")
             return line
+        raise self._broken(f"more than {MAX_EVENTS} event lines before one reply to {verb!r}")
 
     # ---------------------------------------------------------- target
 
@@ -219,6 +314,11 @@ class AgentTarget:
         self.log.append((time.time(), raw))
         try:
             self.packets.send(raw)
+        except TimeoutError:
+            self.broken = True
+            raise TargetError(
+                f"agent read no packet for {self.reply_timeout:g} s{self._last_stderr()}"
+            ) from None
         except OSError as exc:
             raise TargetError(f"agent's packet socket: {exc.strerror}") from None
 
@@ -229,7 +329,10 @@ class AgentTarget:
     def call(self, call: AppCall) -> None:
         self._accept()
         if call.name is CallName.SEND:
-            self.notes.append(f"{call}: {self._ask('send ' + call.data.hex())}")
+            reply = self._ask("send " + call.data.hex())
+            if reply.startswith("ok ") and int(reply[3:]) > len(call.data):
+                raise self._broken(f"reply {shown(reply)} to a send of {len(call.data)} octets")
+            self.notes.append(f"{call}: {reply}")
         elif call.name is CallName.RECV:
             self._recv()
         elif call.name is CallName.SHUTDOWN:
@@ -244,7 +347,7 @@ class AgentTarget:
     def _read(self) -> bytes | None:
         reply = self._ask("recv")
         if reply.startswith("data "):
-            return bytes.fromhex(reply[5:].strip())
+            return bytes.fromhex(reply[5:])
         if reply == "eof":
             return b""
         if reply == "errno EAGAIN":
@@ -257,8 +360,12 @@ class AgentTarget:
             self._ask("wait")  # virtual time: the agent fires its next timer
 
     def _drain(self) -> None:
-        while select.select([self.packets], [], [], 0)[0]:
+        """Drop what the agent sent before this example (bounded: it may flood)."""
+        for _ in range(MAX_PACKETS):
+            if not select.select([self.packets], [], [], 0)[0]:
+                return
             self.packets.recv(65536)
+        raise self._broken(f"more than {MAX_PACKETS} packets after a reset (a flood)")
 
     def collect(self, expect: int) -> Observation:
         segments: list[Segment] = []
@@ -266,17 +373,21 @@ class AgentTarget:
         real_wait = self.waiting and self.traits.spontaneous_timers
         first = TIMER_TIMEOUT if real_wait else (PACKET_TIMEOUT if expect else SETTLE)
         deadline = time.monotonic() + first
+        received = 0
         while True:
             left = max(deadline - time.monotonic(), 0.0)
             if not select.select([self.packets], [], [], left)[0]:
                 break
             raw = self.packets.recv(65536)
             self.log.append((time.time(), raw))
+            received += 1
+            if received > MAX_PACKETS:
+                raise self._broken(f"more than {MAX_PACKETS} packets in one step (a flood)")
             try:
                 pkt = decode(raw)
             except MalformedPacket as exc:
-                anomalies.append(f"malformed packet from the agent: {exc}")
-                continue
+                # The contract: one datagram is one well-formed IPv4 packet carrying TCP.
+                raise self._broken(f"a malformed packet ({exc}): {raw[:24].hex()}") from None
             if (pkt.src, pkt.sport, pkt.dst, pkt.dport) != (LOCAL, self.port, PEER, self.peer_port):
                 anomalies.append(f"packet of another connection ignored: {describe(pkt)}")
                 continue
@@ -295,10 +406,9 @@ class AgentTarget:
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             if self.proc.poll() is None and self.proc.stdin is not None:
-                self.proc.stdin.write(b"quit\n")
-                self.proc.stdin.flush()
+                os.write(self.proc.stdin.fileno(), b"quit\n")  # non-blocking: may not fit
         try:
-            self.proc.wait(timeout=2)
+            self.proc.wait(timeout=0 if self.broken else 2)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 
+from .children import die_with_parent
 from .wire import MalformedPacket, decode
 
 RST = 0x04
@@ -93,7 +94,7 @@ def main() -> int:
     try:
         agent = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(theirs.fileno(),),
-            env=env,
+            env=env, preexec_fn=die_with_parent(),
         )  # fmt: skip
     except OSError as exc:
         print(f"agent_filter: cannot start {command[0]!r}: {exc.strerror}", file=sys.stderr)

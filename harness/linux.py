@@ -45,6 +45,7 @@ REPLY_TIMEOUT = 0.05  # seconds to wait for a segment the oracle expects (replie
 SETTLE = 0.0005  # quiet time after the last packet before a collect ends
 TIMER_TIMEOUT = 3.5  # a wait(): the first SYN retransmission comes after 1 s
 PEER_MSS = 536
+MAX_PACKETS = 1024  # packets of one step: more is a flood (a loop in the kernel's path)
 
 LINUX_TRAITS = Traits(
     exact_windows=False,
@@ -126,7 +127,10 @@ class LinuxTarget:
         options = (mss_option(PEER_MSS),) if segment.syn else ()
         raw = encode(Packet(PEER, LOCAL, self.peer_port, self.port, segment, options))
         self.packets.append((time.time(), raw))
-        self.ns.write(raw)
+        try:
+            self.ns.write(raw)
+        except SetupError as exc:
+            raise TargetError(f"linux: {exc}") from None
         self._accept()
 
     def _accept(self) -> None:
@@ -204,12 +208,19 @@ class LinuxTarget:
         anomalies: list[str] = []
         first_wait = TIMER_TIMEOUT if self.waiting else (REPLY_TIMEOUT if expect else SETTLE)
         deadline = time.monotonic() + first_wait
+        received = 0
         while True:
             timeout = deadline - time.monotonic()
-            raw = self.ns.read(max(timeout, 0.0))
+            try:
+                raw = self.ns.read(max(timeout, 0.0))
+            except (SetupError, OSError) as exc:
+                raise TargetError(f"linux: reading the TUN device: {exc}") from None
             if raw is None:
                 break
             self.packets.append((time.time(), raw))
+            received += 1
+            if received > MAX_PACKETS:
+                raise TargetError(f"linux: more than {MAX_PACKETS} packets in one step (a flood)")
             segment = self.parse(raw)
             if isinstance(segment, str):
                 anomalies.append(segment)

@@ -58,6 +58,8 @@ import weakref
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 
+from .children import die_with_parent
+
 __all__ = ["DEFAULT_SYSCTLS", "SetupError", "TunNamespace", "preflight"]
 
 CLONE_NEWNET = 0x40000000
@@ -479,6 +481,7 @@ class TunNamespace:
                 timeout=COMMAND_TIMEOUT,
                 check=True,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent(),
                 env={
                     "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
                     "LC_ALL": "C",

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .children import die_with_parent
 from .targets import TargetError
 
 SHIMS = Path(__file__).resolve().parent / "shims"
@@ -119,7 +120,10 @@ STACKS: dict[str, Stack] = {
 
 def _output(argv: list[str], env: dict[str, str] | None = None) -> str:
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=60, env=env,
+            preexec_fn=die_with_parent(),
+        )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
@@ -133,7 +137,10 @@ def missing_parts(stack: Stack) -> list[str]:
             ok = shutil.which(arg) is not None
         elif kind == "pkg":
             ok = shutil.which("pkg-config") is not None and (
-                subprocess.run(["pkg-config", "--exists", arg], timeout=30).returncode == 0
+                subprocess.run(
+                    ["pkg-config", "--exists", arg], timeout=30, preexec_fn=die_with_parent()
+                ).returncode
+                == 0
             )
         elif kind == "file":
             ok = Path(arg).is_file()
@@ -207,8 +214,9 @@ def _build(stack: Stack, source: Path, binary: Path, root: Path) -> None:
         env = {**os.environ, **stack.env(work)}
         try:
             done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=BUILD_TIMEOUT, env=env, cwd=work
-            )
+                argv, capture_output=True, text=True, timeout=BUILD_TIMEOUT, env=env, cwd=work,
+                preexec_fn=die_with_parent(),
+            )  # fmt: skip
         except subprocess.TimeoutExpired:
             raise TargetError(
                 f"{stack.name}: building its agent took over {BUILD_TIMEOUT:g} s"
