@@ -15,9 +15,9 @@ from rich.table import Table
 
 from synack.model.config import Config, Profile
 
-from . import findings
+from . import exits, findings
 from .fuzz import Run, run_example
-from .fuzzing import SHRINK_LIMIT, Campaign, fuzz
+from .fuzzing import SHRINK_LIMIT, Campaign, first_signal_stops, fuzz
 from .oracle import EVENT_CLASSES
 from .output import save_latest, write_json
 from .targets import Target, TargetError, fuzz_config, open_target, parse_target
@@ -98,18 +98,27 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     except TargetError as exc:
         return _usage(str(exc))
     console = Console(stderr=True)
-    try:
-        campaign = _campaign(console, target, spec, profile, args, seed)
-        reports = save_findings(target, spec, profile, campaign, Path(args.out))
-    finally:
-        target.close()
-    _summary(console, spec, profile, seed, campaign, reports)
-    report = _report(spec, profile, seed, campaign, reports)
-    write_json(args.json, report)
-    save_latest("fuzz", report)
+    # The first Ctrl-C or SIGTERM stops the campaign (fuzz polls it); what was found
+    # is still re-run and saved, the reports written, then the exit status says so.
+    with first_signal_stops():
+        try:
+            campaign = _campaign(console, target, spec, profile, args, seed)
+            reports = save_findings(target, spec, profile, campaign, Path(args.out))
+        finally:
+            target.close()
+        _summary(console, spec, profile, seed, campaign, reports)
+        report = _report(spec, profile, seed, campaign, reports)
+        write_json(args.json, report)
+        save_latest("fuzz", report)
     if campaign.failure:
-        print(f"synack fuzz: error: {campaign.failure}", file=sys.stderr)
-        return EXIT_FINDING if reports else EXIT_USAGE
+        # A target that broke down is never a pass, and its verdict is not complete:
+        # exit 2 even when findings made before it were saved.
+        saved = f" ({len(reports)} finding(s) made before it are saved in {args.out})"
+        print(f"synack fuzz: error: {campaign.failure}{saved if reports else ''}", file=sys.stderr)
+    if exits.stop_requested():
+        return exits.interrupted_status()
+    if campaign.failure:
+        return EXIT_USAGE
     return EXIT_FINDING if reports else EXIT_OK
 
 

@@ -31,6 +31,7 @@ from hypothesis.errors import Flaky, FlakyFailure
 from synack.model.config import Config
 from synack.model.types import State
 
+from . import exits
 from .fuzz import Action, Example, Opening, Run, action_strategy, openings, run_example
 from .oracle import EVENT_CLASSES
 from .targets import Target, TargetError
@@ -119,7 +120,7 @@ def fuzz(
     `shrink_time`: seconds spent shrinking each finding; 0 keeps the first
     divergent example as it is (a quick triage of a stack with many findings).
     """
-    with _first_interrupt_stops() as interrupted:
+    with first_signal_stops() as interrupted:
         return _fuzz(
             target, cfg, max_examples, budget, first_seed, database, key, progress, waits,
             max_findings, on_run, interrupted, shrink_time,
@@ -127,28 +128,36 @@ def fuzz(
 
 
 @contextlib.contextmanager
-def _first_interrupt_stops() -> Iterator[threading.Event]:
-    """The first Ctrl-C ends the campaign gracefully (findings are kept); a second aborts.
+def first_signal_stops() -> Iterator[threading.Event]:
+    """The first Ctrl-C or SIGTERM ends the work gracefully (findings are kept and
+    saved); a second one aborts (KeyboardInterrupt, or `exits.Terminated`).
 
     A KeyboardInterrupt raised inside hypothesis can land in one of its gc
     callbacks and be swallowed, so the signal only sets a flag that the
-    loop polls.
+    loop polls (and `exits.note_signal` remembers it for the exit status:
+    130 or 143).  Nested uses share what was asked: a signal noted before
+    the block counts as the first.
     """
     interrupted = threading.Event()
+    if exits.stop_requested():
+        interrupted.set()
     if threading.current_thread() is not threading.main_thread():
         yield interrupted
         return
 
-    def on_sigint(signum: int, frame: object) -> None:
+    def on_signal(signum: int, frame: object) -> None:
         if interrupted.is_set():
-            raise KeyboardInterrupt
+            exits.note_signal(signum)
+            raise exits.Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        exits.note_signal(signum)
         interrupted.set()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield interrupted
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _fuzz(
@@ -193,6 +202,8 @@ def _fuzz(
         steering.update(_steerable(campaign, waits and not slow))
 
         def probe(opening: Opening, data: st.DataObject) -> None:
+            if campaign.failure:
+                return  # the target broke down: every later attempt stops at once
             now = time.monotonic()
             out_of_time = now - start >= budget or interrupted.is_set()
             if failing and (out_of_time or now - shrink.since > shrink_time):
@@ -213,7 +224,13 @@ def _fuzz(
                     aimed_at.append(f"{state} {aimed}")
                 return action
 
-            run = run_example(target, example, cfg, source=source)
+            try:
+                run = run_example(target, example, cfg, source=source)
+            except TargetError as exc:
+                # Recorded here, whatever hypothesis does with the exception next
+                # (shrinking, its flaky-failure handling and final replay may swallow it).
+                campaign.stopped = campaign.failure = f"the target failed: {exc}"
+                raise
             if on_run is not None:
                 on_run(run)
             if not failing:
@@ -247,13 +264,13 @@ def _fuzz(
         )(seed(first_seed + batch_number)(given(openings(), st.data())(probe)))
         test.hypothesis.inner_test._hypothesis_internal_add_digest = key.encode()  # type: ignore[attr-defined]
         batch_number += 1
+        recorded = len(campaign.findings)
         try:
             test()
         except _Diverged as found:
             _record(campaign, known, Finding(found.run, False, time.monotonic() - start))
         except TargetError as exc:
-            campaign.stopped = campaign.failure = f"the target failed: {exc}"
-            break
+            campaign.stopped = campaign.failure = campaign.failure or f"the target failed: {exc}"
         except (FlakyFailure, Flaky):
             # The shrunk case did not fail again on hypothesis's final replay (a
             # real stack's timing, or shrinking cut short, whose replay passes by
@@ -262,8 +279,18 @@ def _fuzz(
                 smallest = min(failing, key=lambda r: (len(r.example.actions), len(r.steps)))
                 when = time.monotonic() - start
                 _record(campaign, known, Finding(smallest, not shrink.cut, when))
+        except Exception:
+            if not campaign.failure:
+                raise  # not the target's breakdown: an internal error
         finally:
             campaign.shrinking = False
+        if campaign.failure:
+            # Whatever hypothesis raised or swallowed: a broken-down target ends the
+            # campaign.  A divergence seen before it is kept (it is not replayed).
+            if failing and len(campaign.findings) == recorded:
+                smallest = min(failing, key=lambda r: (len(r.example.actions), len(r.steps)))
+                _record(campaign, known, Finding(smallest, True, time.monotonic() - start))
+            break
     campaign.seconds = time.monotonic() - start
     return campaign
 
