@@ -31,10 +31,10 @@ from rich.table import Table as RichTable
 from synack.model.config import Profile
 from synack.model.segment import Flags
 
-from . import findings
+from . import exits, findings
 from .fuzz import Action, Call, Example, Inject, Pick, Run, Wait, run_example
 from .fuzzcmd import oracle_config, save_findings
-from .fuzzing import fuzz
+from .fuzzing import first_signal_stops, fuzz
 from .output import save_latest
 from .pages import STYLE, Bullets, Heading, Page, Para, Table, html, markdown
 from .targets import CallName, Role, Target, TargetError, open_target, parse_target
@@ -372,6 +372,11 @@ def judge(target: Target, spec: str, check: Check, out: Path) -> Result:
     )
 
 
+CRASH_LIMIT = 3
+"""Checks a target may break down in before its column gives up (each costs a restart,
+and a hanging agent a reply timeout)."""
+
+
 def run_column(
     spec: str,
     out: Path,
@@ -385,8 +390,11 @@ def run_column(
 
     A target that breaks down during a check (an agent that crashes, say)
     is a result of that check ("crashed", with what it said); the target is
-    started afresh for the next one.  One that cannot be started ends its
-    column.
+    started afresh for the next one, up to `CRASH_LIMIT` times, and then the
+    column ends with an error (the checks left are "not run").  One that
+    cannot be started ends its column.  A stop asked by Ctrl-C or SIGTERM
+    (`exits.stop_requested`) ends the column after the current check or the
+    fuzz campaign; what was done is kept.
     """
     column = Column(spec, results={check.id: Result("not run") for check in CHECKS})
     started = time.monotonic()
@@ -397,26 +405,36 @@ def run_column(
         return column
     column.name = target.name
     column.traits = {k: v for k, v in asdict(target.traits).items() if k != "varies"}
+    crashes = 0
     try:
         for check in CHECKS:
+            if exits.stop_requested():
+                return column
             progress(f"{spec}: {check.id}")
             try:
                 column.results[check.id] = judge(target, spec, check, out)
             except TargetError as exc:
                 column.results[check.id] = Result("crashed", str(exc))
+                crashes += 1
                 target.close()
+                if crashes >= CRASH_LIMIT:
+                    column.error = f"broke down in {crashes} checks, the last time: {exc}"
+                    return column
                 target = open_target(spec, Profile.RFC9293)
-        if examples:
+        if examples and not exits.stop_requested():
             progress(f"{spec}: fuzzing ({examples} examples, at most {budget:g} s)")
             campaign = fuzz(target, oracle_config(target, Profile.RFC9293), examples, budget,
                             seed, None, key=f"conformance/{spec}",
                             shrink_time=shrink_time)  # fmt: skip
             result = FuzzResult(Profile.RFC9293.value, campaign.examples, campaign.seconds)
+            column.fuzz = result  # kept even if the saving below is cut short
+            result.failure = campaign.failure
             result.findings = save_findings(
                 target, spec, Profile.RFC9293, campaign, out / "fuzz" / _slug(spec)
             )
-            result.failure = campaign.failure
-            column.fuzz = result
+            result.failure = campaign.failure  # a breakdown while re-running a finding
+            if campaign.stopped == "interrupted":
+                result.failure = result.failure or "interrupted"
     except TargetError as exc:
         column.error = str(exc)
     finally:
@@ -532,11 +550,22 @@ def page(columns: list[Column], seconds: float, command: str) -> Page:
     return doc
 
 
-def write(out: Path, columns: list[Column], seconds: float, command: str) -> dict[str, Any]:
+def write(
+    out: Path, columns: list[Column], seconds: float, command: str, interrupted: str = ""
+) -> dict[str, Any]:
+    """The matrix as JSON, Markdown and HTML; `interrupted` (e.g. "SIGINT") marks it
+    partial: what was not reached is "not run"."""
     out.mkdir(parents=True, exist_ok=True)
     data = to_json(columns, seconds)
+    data["interrupted"] = interrupted or None
     (out / "conformance.json").write_text(json.dumps(data, indent=2) + "\n")
     doc = page(columns, seconds, command)
+    if interrupted:
+        note = Para(
+            f"**Interrupted** ({interrupted}): this matrix is partial.  What the run did "
+            "not reach is *not run*; a target not reached has no column."
+        )
+        doc.blocks.insert(0, note)
     (out / "conformance.md").write_text(markdown(doc))
     (out / "conformance.html").write_text(html(doc, site=False))
     (out / "style.css").write_text(STYLE.lstrip())
@@ -588,12 +617,22 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     started = time.monotonic()
     columns: list[Column] = []
     examples = 0 if args.no_fuzz else args.examples
-    with console.status("conformance") as status:
-        for spec in specs:
-            columns.append(run_column(spec, out, examples, args.budget, args.seed,
-                                      args.shrink_time, status.update))  # fmt: skip
-            if columns[-1].error:
-                print(f"synack conformance: {spec}: {columns[-1].error}", file=sys.stderr)
+    aborted = False
+    # The first Ctrl-C or SIGTERM stops every target (the current check or fuzz
+    # campaign ends first); a second one cuts that short.  Either way the partial
+    # matrix is written, marked interrupted, and the exit status is 130 or 143.
+    with first_signal_stops(), console.status("conformance") as status:
+        try:
+            for spec in specs:
+                if exits.stop_requested():
+                    break
+                columns.append(run_column(spec, out, examples, args.budget, args.seed,
+                                          args.shrink_time, status.update))  # fmt: skip
+        except KeyboardInterrupt:  # the second signal (run_column closed its target)
+            aborted = True
+    interrupted = ""
+    if exits.stop_requested() or aborted:
+        interrupted = "SIGTERM" if exits.interrupted_status() == exits.EXIT_SIGTERM else "SIGINT"
     command = (
         "synack conformance --targets "
         + ",".join(specs)
@@ -603,12 +642,32 @@ def cmd_conformance(args: argparse.Namespace) -> int:
             else f" --examples {args.examples} --budget {args.budget:g}"
         )
     )
-    data = write(out, columns, time.monotonic() - started, command)
+    data = write(out, columns, time.monotonic() - started, command, interrupted)
     save_latest("conformance", data)
     _summary(columns)
     print(f"matrix: {out / 'conformance.md'}, {out / 'conformance.html'}, "
           f"{out / 'conformance.json'}")  # fmt: skip
-    if any(col.error for col in columns):
+    # A target that broke down is never a pass: one line each, exit 2.
+    broken = False
+    for col in columns:
+        crashed = [cid for cid, r in col.results.items() if r.verdict == "crashed"]
+        fuzz_failed = col.fuzz is not None and col.fuzz.failure not in ("", "interrupted")
+        why = col.error or (
+            f"broke down in {len(crashed)} check(s) ({', '.join(crashed[:3])}): "
+            f"{col.results[crashed[-1]].detail}"
+            if crashed
+            else f"fuzz: {col.fuzz.failure}"
+            if fuzz_failed and col.fuzz is not None
+            else ""
+        )
+        if why:
+            broken = True
+            print(f"synack conformance: error: {col.spec}: {why}", file=sys.stderr)
+    if interrupted:
+        print(f"synack conformance: interrupted ({interrupted}); the matrix is partial",
+              file=sys.stderr)  # fmt: skip
+        return exits.interrupted_status()
+    if broken:
         return EXIT_USAGE
     bad = ("deviates", "flaky", "crashed")
     deviates = any(r.verdict in bad for c in columns for r in c.results.values())
