@@ -45,7 +45,7 @@ def test_agent_that_drops_its_resets_is_caught(tmp_path: Path) -> None:
     shown = json.dumps(findings)
     assert "RST" in shown
     case = sorted((tmp_path / "out").glob("finding-*.json"))[0]
-    again = synack("replay", str(case))
+    again = synack("replay", str(case), "--target", AGENT + " --drop-resets")
     assert again.returncode == 1, again.stdout + again.stderr
     tshark = require_tool("tshark")
     pcap = case.with_suffix(".pcap")
