@@ -36,7 +36,9 @@ def segment_text(seg: Segment, windows: bool) -> str:
 
 def chart(run: Run, windows: bool = True) -> str:
     """Expected vs observed, one block per step."""
-    lines = [f"{'#':>3}  {'peer (synack)':<44} target [states before -> after]"]
+    # No target reports its own state (Observation carries none): the states
+    # shown are the model's, the candidates the oracle holds consistent.
+    lines = [f"{'#':>3}  {'peer (synack)':<44} model [states before -> after]"]
     for number, record in enumerate(run.steps):
         moved = f"[{'|'.join(record.states)} -> {'|'.join(record.after) or '?'}]"
         if record.sent is not None:
@@ -53,7 +55,8 @@ def chart(run: Run, windows: bool = True) -> str:
     if divergence is not None:
         lines.append("")
         lines.append(f"DIVERGENCE at step {len(run.steps) - 1}: no state the specification allows")
-        lines.append(f"  ({', '.join(divergence.candidates)}) explains what the target did.")
+        lines.append(f"  ({', '.join(divergence.candidates)}) explains what the target did:")
+        lines.append(f"  {divergence.summary()}")
         seen = ", ".join(segment_text(s, windows) for s in divergence.observed.segments)
         lines.append(f"  observed: {seen or 'no segment'}")
         for user in divergence.observed.user:

@@ -128,11 +128,65 @@ class Divergence:
     observed: Observation
     expected: tuple[Path, ...]  # what each candidate would have done with no timer firing
     candidates: tuple[str, ...]  # the states the target could have been in
+    # Whether the target reports the user's replies (Traits.user_outputs); if
+    # not, only delivered text is compared, and only that is shown.
+    replies: bool = True
+
+    def told(self, user: tuple[UserOutput, ...]) -> tuple[UserOutput, ...]:
+        """The part of `user` that is compared: every notification, or delivered text only."""
+        return user if self.replies else tuple(o for o in user if isinstance(o, Deliver))
+
+    def alike(self) -> tuple[Path, ...]:
+        """The expected paths whose segments are the observed ones (PSH aside)."""
+        seen = Divergence.unpushed(self.observed.segments)
+        return tuple(p for p in self.expected if Divergence.unpushed(p.segments) == seen)
 
     def summary(self) -> str:
-        seen = " ".join(str(s) for s in self.observed.segments) or "nothing"
-        wanted = sorted({" ".join(str(s) for s in p.segments) or "nothing" for p in self.expected})
-        return f"observed {seen}; the specification allows {' | '.join(wanted)}"
+        """The difference, in segments and in user notifications, expected vs observed.
+
+        When the segments are what the specification allows, the difference is
+        in what the application was told, and that comes first.
+        """
+        text, user = Divergence.segments_text, Divergence.user_text
+        seen = self.observed.segments
+        # Equal but for SEG.WND (which str() leaves out): show the windows.
+        windows = any(
+            Divergence.unpushed(seen, windows=False)
+            == Divergence.unpushed(p.segments, windows=False)
+            for p in self.expected
+        )
+        wanted = " | ".join(sorted({text(p.segments, windows) for p in self.expected}))
+        segments = f"observed {text(seen, windows)}; the specification allows {wanted}"
+        alike = self.alike()
+        told = user(self.told(self.observed.user))
+        said = sorted({user(self.told(p.user)) for p in alike or self.expected})
+        if told in said:
+            return segments
+        notified = f"told {told}; the specification says {' | '.join(said)}"
+        if alike:
+            return f"{notified} (segments as the specification allows: {text(seen, windows)})"
+        return f"{segments}; {notified}"
+
+    @staticmethod
+    def unpushed(segments: tuple[Segment, ...], windows: bool = True) -> tuple[Segment, ...]:
+        """The segments as compared: PSH cleared (and SEG.WND zeroed unless `windows`)."""
+        return tuple(
+            replace(s, flags=Flags(s.bits & ~_PSH), wnd=s.wnd if windows else 0) for s in segments
+        )
+
+    @staticmethod
+    def segments_text(segments: tuple[Segment, ...], windows: bool = False) -> str:
+        shown = (str(s) + (f"<WND={s.wnd}>" if windows else "") for s in segments)
+        return " ".join(shown) or "nothing"
+
+    @staticmethod
+    def user_text(user: tuple[UserOutput, ...]) -> str:
+        """Notifications as the application saw them: RFC strings quoted, text by its size."""
+        parts = [
+            f'"{o.reply.value}"' if isinstance(o, Signal) else f"delivered {len(o.data)} octets"
+            for o in user
+        ]
+        return ", ".join(parts) or "nothing"
 
 
 def _user_matches(path: tuple[UserOutput, ...], seen: tuple[UserOutput, ...], full: bool) -> bool:
