@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from synack.model.config import PROFILE_RULES, Config, Profile, Rule
-from synack.model.segment import Segment
+from synack.model.endpoint import step
+from synack.model.segment import Flags, Segment
+from synack.model.tcb import deleted
+from synack.model.types import Deliver, Emit, Event, OpenCall, Signal
 
 from .counterexample import segment_to_json
 from .fuzz import Run, StepRecord, consistent_under, example_from_json, example_to_json
+from .oracle import Divergence, same_segment
 from .pcap import write_pcap
-from .targets import Traits
+from .targets import Traits, UserOutput
 from .wire import Packet, encode
 
 Json = dict[str, Any]
@@ -94,6 +99,145 @@ def packets_of(run: Run) -> list[tuple[float, bytes]]:
             clock += 0.001
             packets.append((clock, encode(Packet(TARGET, PEER, TARGET_PORT, PEER_PORT, seg))))
     return packets
+
+
+# ------------------------------------------------------------------ groups
+#
+# Findings are grouped by root cause, read as the first thing the target did
+# differently: the kinds of segment it sent where the specification sends
+# others; or, the kinds agreeing, the fields that differ; or, the segments
+# agreeing, what the application was told.  Once saved, the linux profile
+# rules that explain it are part of the signature too.  The states and event
+# classes a group was seen in are listed, not part of the key: a stack that
+# never sends its RSTs, or one that skips TIME-WAIT, diverges in many of them
+# for one reason.
+
+Key = tuple[object, ...]
+
+
+def segment_kind(seg: Segment) -> str:
+    """A segment's kind: RST (whatever else is set), else its flags without PSH, +text."""
+    if seg.rst:
+        return "RST"
+    return str(Flags(seg.bits & ~int(Flags.PSH))) + ("+text" if seg.payload else "")
+
+
+def kinds(segments: tuple[Segment, ...]) -> str:
+    return " ".join(segment_kind(s) for s in segments) or "nothing"
+
+
+def told_kinds(user: tuple[UserOutput, ...]) -> str:
+    """What the application is told, by kind: replies verbatim, text as such."""
+    told = (f'"{o.reply.value}"' if isinstance(o, Signal) else "text" for o in user)
+    return ", ".join(told) or "nothing"
+
+
+def _fields(seen: Segment, wanted: Segment) -> list[str]:
+    fields = []
+    if seen.has_ack != wanted.has_ack:
+        fields.append("ACK bit")
+    if seen.seq != wanted.seq:
+        fields.append("SEQ")
+    if seen.has_ack and wanted.has_ack and seen.ack != wanted.ack:
+        fields.append("ACK")
+    if seen.payload != wanted.payload:
+        fields.append("text")
+    if wanted.urg and seen.up != wanted.up:
+        fields.append("urgent pointer")
+    return fields
+
+
+def _differing(seen: tuple[Segment, ...], wanted: tuple[Segment, ...]) -> tuple[str, ...]:
+    fields: list[str] = []
+    for a, b in zip(seen, wanted, strict=True):
+        fields += [f for f in _fields(a, b) if f not in fields]
+    return tuple(fields)
+
+
+def behaves_as_closed(divergence: Divergence, event: Event | None, traits: Traits) -> bool:
+    """Whether the target did what an endpoint without the connection (CLOSED) does.
+
+    A target that lost its TCB (it skipped TIME-WAIT, say) answers every segment
+    with RFC 9293 3.10.7.1's reset and every call with "connection does not
+    exist", whatever the event: one cause.  Only an answer counts (a segment or
+    a notification): doing nothing is what many other bugs look like too.
+    """
+    if event is None or isinstance(event, OpenCall) or not divergence.expected:
+        return False
+    if set(divergence.candidates) <= {"CLOSED"}:
+        return False
+    _, outputs = step(deleted(divergence.expected[0].before), event)
+    segments = tuple(o.segment for o in outputs if isinstance(o, Emit))
+    told = divergence.told(tuple(o for o in outputs if isinstance(o, Signal | Deliver)))
+    observed = divergence.observed
+    if (not segments and not told) or len(segments) != len(observed.segments):
+        return False
+    return told == divergence.told(observed.user) and all(
+        same_segment(e, o, traits.exact_windows)
+        for e, o in zip(segments, observed.segments, strict=True)
+    )
+
+
+def group_key(run: Run, traits: Traits) -> Key:
+    """What a divergence is about, independent of where it happened: its group.
+
+    (what differs, the specification's kinds, the target's kind, the fields).
+    """
+    assert run.divergence is not None
+    divergence = replace(run.divergence, replies=traits.user_outputs)
+    if behaves_as_closed(divergence, run.steps[-1].model_event, traits):
+        return ("closed", divergence.candidates, "CLOSED", ())
+    observed = divergence.observed
+    seen = kinds(observed.segments)
+    expected = tuple(sorted({kinds(p.segments) for p in divergence.expected}))
+    if seen not in expected:
+        return ("segments", expected, seen, ())
+    same = [p for p in divergence.expected if kinds(p.segments) == seen]
+    fields = min((_differing(observed.segments, p.segments) for p in same), key=len)
+    if fields:
+        return ("segments", (seen,), seen, fields)
+    told = told_kinds(divergence.told(observed.user))
+    said = tuple(sorted({told_kinds(divergence.told(p.user)) for p in same}))
+    if told not in said:
+        return ("told", said, told, ())
+    if all(divergence.told(p.user) != divergence.told(observed.user) for p in same):
+        return ("told", said, told, ("text delivered",))
+    return ("segments", (seen,), seen, ("WND",))
+
+
+def signature(key: Key, rules: tuple[Rule, ...] | None) -> Json:
+    """A group's signature as JSON: what differs, expected vs observed, explaining rules."""
+    differs, expected, observed, fields = key
+    assert isinstance(expected, tuple) and isinstance(fields, tuple)
+    return {
+        "differs": differs,
+        "expected": list(expected),
+        "observed": observed,
+        "fields": list(fields),
+        "rules": None if rules is None else [r.id for r in rules],
+    }
+
+
+def signature_text(sig: Json) -> str:
+    """One line: what the target did against what the specification does, and why."""
+    expected = " | ".join(sig["expected"])
+    if sig["differs"] == "closed":
+        head = f"answers as if it had no connection (CLOSED) in {expected}"
+        return f"{head}{_rules_text(sig['rules'])}"
+    verb = "tells the application" if sig["differs"] == "told" else "sends"
+    if sig["fields"]:
+        head = f"{verb} {sig['observed']} with another {', '.join(sig['fields'])}"
+    else:
+        head = f"{verb} {sig['observed']} where the specification {verb.split()[0]} {expected}"
+    return f"{head}{_rules_text(sig['rules'])}"
+
+
+def _rules_text(rules: list[str] | None) -> str:
+    if rules is None:
+        return " (no profile describes it)"
+    if not rules:
+        return " (the linux profile describes it)"
+    return f" (linux rules {', '.join(rules)})"
 
 
 # ------------------------------------------------------------ explanations
@@ -176,8 +320,18 @@ def explain(record: StepRecord, run: Run, rules: tuple[Rule, ...] | None) -> str
 
 
 def finding_json(
-    run: Run, target: str, profile: Profile, explanation: str | None, flaky: bool
+    run: Run,
+    target: str,
+    profile: Profile,
+    explanation: str | None,
+    flaky: bool,
+    traits: Traits | None = None,
 ) -> Json:
+    """The finding as saved; `traits` (the target's) decides what of the user's
+    notifications the summary shows: replies only where the target reports them."""
+    assert run.divergence is not None
+    if traits is not None:
+        run = replace(run, divergence=replace(run.divergence, replies=traits.user_outputs))
     assert run.divergence is not None
     last = run.steps[-1]
     return {
@@ -223,10 +377,19 @@ def save(
     explanation: str | None,
     flaky: bool,
     windows: bool,
+    replies: bool = True,
+    extra: Json | None = None,
 ) -> Json:
-    """Write STEM.json, STEM.pcap and STEM.txt into `out`; returns the JSON written."""
+    """Write STEM.json, STEM.pcap and STEM.txt into `out`; returns the JSON written.
+
+    `replies`: the target reports the user's replies (Traits.user_outputs); `extra`:
+    more keys for the JSON file (its group, say).
+    """
     out.mkdir(parents=True, exist_ok=True)
+    if run.divergence is not None:
+        run = replace(run, divergence=replace(run.divergence, replies=replies))
     data = finding_json(run, target, profile, explanation, flaky)
+    data.update(extra or {})
     data["pcap"] = f"{stem}.pcap"
     data["chart"] = f"{stem}.txt"
     data["replay"] = f"synack replay {out / (stem + '.json')}"

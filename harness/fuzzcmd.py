@@ -6,18 +6,20 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from synack.model.config import Config, Profile
+from synack.model.config import Config, Profile, Rule
 
 from . import exits, findings
 from .fuzz import Run, run_example
-from .fuzzing import SHRINK_LIMIT, Campaign, first_signal_stops, fuzz
+from .fuzzing import SHRINK_LIMIT, Campaign, Finding, first_signal_stops, fuzz
 from .oracle import EVENT_CLASSES
 from .output import save_latest, write_json
 from .targets import Target, TargetError, fuzz_config, open_target, parse_target
@@ -166,42 +168,177 @@ def _campaign(
         )
 
 
+MEMBER_FILES = 20
+"""Members of a group saved as files beside its representative; the rest are listed."""
+
+
+@dataclass
+class _Group:
+    """Findings of one root cause: a representative and the other members."""
+
+    key: findings.Key
+    rules: tuple[Rule, ...] | None
+    members: list[Finding]  # the representative first once chosen
+    examples: int  # divergent examples of the group the campaign met
+    case: Finding | None = None  # the campaign's (shrunk) case, if it is in this group
+
+
 def save_findings(
     target: Target, spec: str, profile: Profile, campaign: Campaign, out: Path
 ) -> list[dict[str, Any]]:
-    """Re-run each finding; save those that reproduce, in files named after their order."""
-    reports: list[dict[str, Any]] = []
+    """Save the findings grouped by root cause; one report (a dict) per group.
+
+    A group's representative (the campaign's shrunk case, re-run `REPLAYS`
+    times; if it never reproduces, the first member that does) is saved as
+    finding-NN.json/.pcap/.txt; the other members, as drawn and not re-run,
+    as finding-NN-members/finding-NN-MM.*.  A group's members that the linux
+    profile explains by other rules make a group of their own.  Each report
+    is the representative's JSON plus the group: its signature, count and
+    members; `findings.txt` in `out` lists the groups.
+    """
     cfg = oracle_config(target, profile)
+    linux_cfg = oracle_config(target, Profile.LINUX)
+    groups: list[_Group] = []
     for finding in campaign.findings:
-        run = finding.run
-        again: int | None = None  # not replayed: the target broke down
-        if not campaign.failure:
-            try:
-                again = sum(_reproduces(target, cfg, run) for _ in range(REPLAYS))
-            except TargetError as exc:
-                campaign.failure = f"while replaying a finding: {exc}"
+        by_rules: dict[tuple[str, ...] | None, _Group] = {}
+        for member in [finding, *finding.members]:
+            rules = findings.linux_rules(member.run, linux_cfg, target.traits)
+            ids = None if rules is None else tuple(r.id for r in rules)
+            if ids not in by_rules:
+                by_rules[ids] = _Group(finding.key, rules, [], 0)
+            by_rules[ids].members.append(member)
+        split = list(by_rules.values())
+        for group in split:
+            group.examples = len(group.members)
+        split[0].examples += finding.examples - 1 - len(finding.members)
+        split[0].case = finding
+        groups.extend(split)
+    reports: list[dict[str, Any]] = []
+    for group in groups:
+        again = _choose_representative(target, cfg, campaign, group)
         if again == 0:
-            campaign.unreproduced += 1
             continue
-        stem = f"finding-{len(reports) + 1:02d}"
-        linux_cfg = oracle_config(target, Profile.LINUX)
-        rules = findings.linux_rules(run, linux_cfg, target.traits)
-        explanation = findings.explain(run.steps[-1], run, rules)
-        data = findings.save(
-            out,
-            stem,
-            run,
-            spec,
-            profile,
-            explanation,
-            flaky=again is not None and again < REPLAYS,
-            windows=target.traits.exact_windows,
-        )
-        data["reproduced"] = f"{again}/{REPLAYS}" if again is not None else "not replayed"
-        data["found_after_seconds"] = round(finding.seconds, 2)
-        data["files"] = [str(out / f"{stem}.{ext}") for ext in ("json", "pcap", "txt")]
-        reports.append(data)
+        reports.append(_save_group(out, len(reports) + 1, group, again, target, spec, profile))
+    _write_index(out, reports)
     return reports
+
+
+def _choose_representative(
+    target: Target, cfg: Config, campaign: Campaign, group: _Group
+) -> int | None:
+    """Put first the first member that reproduces; how often it did (None: not re-run).
+
+    Members that never reproduce before it are dropped (`campaign.unreproduced`).
+    """
+    while group.members:
+        if campaign.failure:
+            return None  # the target broke down: nothing more is re-run
+        try:
+            again = sum(_reproduces(target, cfg, group.members[0].run) for _ in range(REPLAYS))
+        except TargetError as exc:
+            campaign.failure = f"while replaying a finding: {exc}"
+            return None
+        if again:
+            return again
+        campaign.unreproduced += 1
+        group.members.pop(0)
+    return 0
+
+
+def _save_group(
+    out: Path,
+    number: int,
+    group: _Group,
+    again: int | None,
+    target: Target,
+    spec: str,
+    profile: Profile,
+) -> dict[str, Any]:
+    stem = f"finding-{number:02d}"
+    first, others = group.members[0], group.members[1:]
+    signature = findings.signature(group.key, group.rules)
+    signature["text"] = findings.signature_text(signature)
+    runs = [m.run for m in group.members]
+    where = {
+        "states": sorted({s for r in runs if r.divergence for s in r.divergence.candidates}),
+        "events": sorted({r.steps[-1].event for r in runs}),
+    }
+    listed: list[dict[str, Any]] = []
+    folder = out / f"{stem}-members"
+    for index, member in enumerate(others, start=2):
+        name = f"{stem}-{index:02d}"
+        extra = {"group": {"number": number, "representative": f"{stem}.json", **signature}}
+        entry = _member_entry(member, target, group.rules)
+        if index - 1 <= MEMBER_FILES:
+            data = findings.save(
+                folder, name, member.run, spec, profile, entry["explanation"], flaky=False,
+                windows=target.traits.exact_windows, replies=target.traits.user_outputs,
+                extra=extra,
+            )  # fmt: skip
+            entry["summary"] = data["divergence"]["summary"]
+            entry["files"] = [str(folder / f"{name}.{ext}") for ext in ("json", "pcap", "txt")]
+            entry["replay"] = data["replay"]
+        listed.append(entry)
+    summary = {
+        "number": number,
+        "signature": signature,
+        "count": len(group.members),
+        "examples": group.examples,
+        **where,
+        # False: the representative is a member as drawn (the shrunk case did not
+        # reproduce, or the linux rules that explain it are other ones).
+        "representative_is_shrunk_case": first is group.case,
+        "members": listed,
+    }
+    explanation = findings.explain(first.run.steps[-1], first.run, group.rules)
+    data = findings.save(
+        out, stem, first.run, spec, profile, explanation,
+        flaky=again is not None and again < REPLAYS, windows=target.traits.exact_windows,
+        replies=target.traits.user_outputs, extra={"group": summary},
+    )  # fmt: skip
+    data["reproduced"] = f"{again}/{REPLAYS}" if again is not None else "not replayed"
+    data["found_after_seconds"] = round(first.seconds, 2)
+    data["files"] = [str(out / f"{stem}.{ext}") for ext in ("json", "pcap", "txt")]
+    return data
+
+
+def _member_entry(
+    member: Finding, target: Target, rules: tuple[Rule, ...] | None
+) -> dict[str, Any]:
+    run = member.run
+    assert run.divergence is not None
+    divergence = replace(run.divergence, replies=target.traits.user_outputs)
+    return {
+        "event": run.steps[-1].event,
+        "states": list(divergence.candidates),
+        "actions": len(run.example.actions),
+        "summary": divergence.summary(),
+        "explanation": findings.explain(run.steps[-1], run, rules),
+        "found_after_seconds": round(member.seconds, 2),
+        "files": None,
+        "replay": None,
+    }
+
+
+def _write_index(out: Path, reports: list[dict[str, Any]]) -> None:
+    """findings.txt: each group's signature, count, representative and other members."""
+    if not reports:
+        return
+    lines: list[str] = []
+    for data in reports:
+        group = data["group"]
+        lines.append(
+            f"group {group['number']} ({group['count']} finding(s), {group['examples']} "
+            f"divergent example(s)): {group['signature']['text']}"
+        )
+        lines.append(f"  in {', '.join(group['states'])}; at {', '.join(group['events'])}")
+        lines.append(f"  representative {data['files'][0]}: {data['divergence']['summary']}")
+        for member in group["members"]:
+            where = member["files"][0] if member["files"] else "(not saved)"
+            lines.append(f"  member {where}: at {member['event']} in "
+                         f"{', '.join(member['states'])}: {member['summary']}")  # fmt: skip
+        lines.append("")
+    (out / "findings.txt").write_text("\n".join(lines))
 
 
 def _reproduces(target: Target, cfg: Config, run: Run) -> bool:
@@ -217,6 +354,9 @@ def _covered(campaign: Campaign) -> list[str]:
     return sorted(label for label in campaign.coverage if label.split(" ", 1)[1] in EVENT_CLASSES)
 
 
+SHOWN_MEMBERS = 5  # members of a group the console lists (all are in findings.txt)
+
+
 def _summary(
     console: Console,
     spec: str,
@@ -229,7 +369,8 @@ def _summary(
     table = Table(
         title=f"synack fuzz --target {spec} --profile {profile.value}", title_justify="left"
     )
-    for column in ("examples", "segments", "examples/s", "segments/s", "coverage", "findings"):
+    columns = ("examples", "segments", "examples/s", "segments/s", "coverage", "groups", "findings")
+    for column in columns:
         table.add_column(column, justify="right")
     seconds = max(campaign.seconds, 1e-9)
     table.add_row(
@@ -239,6 +380,7 @@ def _summary(
         f"{campaign.segments / seconds:,.0f}",
         f"{len(_covered(campaign))}/{coverage_total()}",
         str(len(reports)),
+        str(sum(data["group"]["count"] for data in reports)),
     )
     out.print(table)
     out.print(
@@ -253,18 +395,44 @@ def _summary(
     if campaign.anomalies:
         out.print(f"{len(campaign.anomalies)} anomalies, e.g. {campaign.anomalies[0]}")
     for data in reports:
-        out.print(f"[bold red]finding[/] {data['files'][0]}: {data['divergence']['summary']}")
-        out.print(
-            f"  at {data['divergence']['event']} in {', '.join(data['divergence']['states'])}"
-            f"; reproduced {data['reproduced']}; pcap {data['files'][1]}"
+        for line in _group_lines(data):
+            out.print(line, soft_wrap=True, highlight=False)
+
+
+def _group_lines(data: dict[str, Any]) -> list[str]:
+    """A group in the console: its signature, where, the representative, the others."""
+    group, divergence = data["group"], data["divergence"]
+    shrunk = "shrunk case" if group["representative_is_shrunk_case"] else "as drawn"
+    lines = [
+        f"[bold red]group {group['number']}[/]: {escape(group['signature']['text'])}",
+        f"  {group['count']} finding(s), {group['examples']} divergent example(s); "
+        f"in {', '.join(group['states'])}; at {', '.join(group['events'])}",
+        f"  [bold]finding[/] {data['files'][0]} ({shrunk}, reproduced {data['reproduced']}): "
+        + escape(divergence["summary"]),
+        f"    at {divergence['event']} in {', '.join(divergence['states'])}; "
+        f"pcap {data['files'][1]}",
+    ]
+    if data["explanation"]:
+        lines.append(f"    explanation: {escape(data['explanation'])}")
+    members = group["members"]
+    for member in members[:SHOWN_MEMBERS]:
+        where = member["files"][0] if member["files"] else "(not saved)"
+        lines.append(
+            f"  also {where}: at {member['event']} in {', '.join(member['states'])}: "
+            + escape(member["summary"])
         )
-        if data["explanation"]:
-            out.print(f"  explanation: {data['explanation']}")
+    if len(members) > SHOWN_MEMBERS:
+        index = Path(data["files"][0]).parent / "findings.txt"
+        lines.append(f"  and {len(members) - SHOWN_MEMBERS} more (all in {index})")
+    return lines
 
 
 def _report(
     spec: str, profile: Profile, seed: int, campaign: Campaign, reports: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    """The JSON report; `findings` has one entry per group: the representative's
+    finding (its divergence, steps, files, replay) with the group's signature,
+    count and other members under `group`."""
     covered = _covered(campaign)
     return {
         "target": spec,
@@ -281,6 +449,8 @@ def _report(
             "transitions": {label: campaign.coverage[label] for label in covered},
         },
         "anomalies": campaign.anomalies[:100],
+        "groups": len(reports),
+        "distinct_findings": sum(data["group"]["count"] for data in reports),
         "findings": reports,
     }
 

@@ -31,10 +31,10 @@ from hypothesis.errors import Flaky, FlakyFailure
 from synack.model.config import Config
 from synack.model.types import State
 
-from . import exits
+from . import exits, findings
 from .fuzz import Action, Example, Opening, Run, action_strategy, openings, run_example
 from .oracle import EVENT_CLASSES
-from .targets import Target, TargetError
+from .targets import Target, TargetError, Traits
 
 BATCH = 200
 MAX_ACTIONS = 16
@@ -72,6 +72,12 @@ class Finding:
     run: Run
     flaky: bool = False  # the shrunk case did not reproduce on the final replay
     seconds: float = 0.0  # into the campaign when it was found (shrinking included)
+    # Its group (findings.group_key) and the group's other members: divergent
+    # examples of the same kind met later, each a new Run.signature(), kept as
+    # drawn (not shrunk); `examples` counts every divergent example of the group.
+    key: tuple[object, ...] = ()
+    members: list[Finding] = field(default_factory=list)
+    examples: int = 1
 
 
 @dataclass
@@ -176,7 +182,7 @@ def _fuzz(
     shrink_time: float,
 ) -> Campaign:
     campaign = Campaign()
-    known: set[tuple[object, ...]] = set()
+    known = _Groups(target.traits)
     start = time.monotonic()
     db = DirectoryBasedExampleDatabase(str(database)) if database is not None else None
     batch_number = 0
@@ -242,7 +248,7 @@ def _fuzz(
                 campaign.seconds = time.monotonic() - start
                 if progress is not None:
                     progress(campaign)
-            if run.divergence is not None and run.signature() not in known:
+            if run.divergence is not None and not known.passes(campaign, run, failing):
                 if not failing:
                     shrink.since = time.monotonic()
                     campaign.shrinking = True
@@ -295,8 +301,51 @@ def _fuzz(
     return campaign
 
 
-def _record(campaign: Campaign, known: set[tuple[object, ...]], finding: Finding) -> None:
-    signature = finding.run.signature()
-    if signature not in known:
-        known.add(signature)
+class _Groups:
+    """The groups found so far (findings.group_key): a divergence of a known group
+    is listed as one of its members, not shrunk, and the search goes on for others."""
+
+    def __init__(self, traits: Traits) -> None:
+        self.traits = traits
+        self.groups: dict[tuple[object, ...], Finding] = {}
+        self.seen: dict[tuple[object, ...], set[tuple[object, ...]]] = {}
+        self.shrinking: tuple[Run, tuple[object, ...]] | None = None
+
+    def key(self, run: Run) -> tuple[object, ...]:
+        return findings.group_key(run, self.traits)
+
+    def passes(self, campaign: Campaign, run: Run, failing: list[Run]) -> bool:
+        """Whether the divergent `run` is passed over rather than failed (and shrunk).
+
+        While a failure is shrunk, only its own group fails, so the shrunk case
+        stays what was found.  Otherwise a known group's divergence passes: the
+        first of each `Run.signature()` is listed as a member of the group.
+        """
+        key = self.key(run)
+        if failing:
+            if self.shrinking is None or self.shrinking[0] is not failing[0]:
+                self.shrinking = (failing[0], self.key(failing[0]))
+            return key != self.shrinking[1]
+        group = self.groups.get(key)
+        if group is None:
+            return False
+        group.examples += 1
+        if run.signature() not in self.seen[key]:
+            self.seen[key].add(run.signature())
+            group.members.append(Finding(run, False, campaign.seconds, key))
+        return True
+
+
+def _record(campaign: Campaign, known: _Groups, finding: Finding) -> None:
+    """A shrunk (or smallest) failure: a new group, or a member of a known one."""
+    key = known.key(finding.run)
+    group = known.groups.get(key)
+    if group is None:
+        finding.key = key
+        known.groups[key] = finding
+        known.seen[key] = {finding.run.signature()}
         campaign.findings.append(finding)
+    elif finding.run.signature() not in known.seen[key]:
+        known.seen[key].add(finding.run.signature())
+        finding.key = key
+        group.members.append(finding)
