@@ -10,6 +10,7 @@ from typing import Any
 from synack.harness import findings
 from synack.harness.fuzz import Call, Example, Inject, Pick, run_example
 from synack.harness.fuzzcmd import oracle_config
+from synack.harness.fuzzing import Campaign, fuzz
 from synack.harness.targets import (
     CallName,
     ModelTarget,
@@ -178,3 +179,31 @@ def test_the_group_key_leaves_out_where_and_keeps_what() -> None:
     )
     assert reset.divergence is not None
     assert findings.group_key(reset, bugs.traits) != findings.group_key(in_listen, drops.traits)
+
+
+def test_the_loop_shrinks_one_case_per_group_and_lists_the_others() -> None:
+    """After a group is found, its divergences are members as drawn: no shrinking
+    attempt runs for them (an attempt is a run with no example counted), and the
+    campaign is not stopped by --max-findings, which counts groups."""
+    target = open_target("variant:no-time-wait", Profile.RFC9293)
+    cfg = oracle_config(target, Profile.RFC9293)
+    events: list[tuple[str, int]] = []  # ("run", -) or ("counted", groups so far)
+
+    def counted(campaign: Campaign) -> None:
+        events.append(("counted", len(campaign.findings)))
+
+    campaign = fuzz(
+        target, cfg, 600, 120, 7, None, "groups", progress=counted, max_findings=2,
+        on_run=lambda run: events.append(("run", 0)), shrink_time=3,
+    )  # fmt: skip
+    assert campaign.examples == 600 and not campaign.stopped
+    (group,) = campaign.findings
+    assert group.members and group.examples > len(group.members)
+    assert all(m.key == group.key for m in group.members)
+    assert len({m.run.signature() for m in [group, *group.members]}) == 1 + len(group.members)
+    known = next(i for i, (kind, groups) in enumerate(events) if kind == "counted" and groups)
+    later = [kind for kind, _ in events[known:]]
+    attempts = [i for i in range(len(later) - 1) if later[i] == later[i + 1] == "run"]
+    assert attempts == [], f"{len(attempts)} shrinking attempts after the group was known"
+    before = [kind for kind, _ in events[:known]]
+    assert any(before[i] == before[i + 1] == "run" for i in range(len(before) - 1))
