@@ -385,8 +385,10 @@ def run_column(
     seed: int,
     shrink_time: float,
     progress: Callable[[str], None],
+    into: list[Column] | None = None,
 ) -> Column:
-    """Every check, then the fuzz budget, on one target.
+    """Every check, then the fuzz budget, on one target (appended to `into` at once,
+    so that what was done survives an abort).
 
     A target that breaks down during a check (an agent that crashes, say)
     is a result of that check ("crashed", with what it said); the target is
@@ -397,6 +399,8 @@ def run_column(
     fuzz campaign; what was done is kept.
     """
     column = Column(spec, results={check.id: Result("not run") for check in CHECKS})
+    if into is not None:
+        into.append(column)
     started = time.monotonic()
     try:
         target = open_target(spec, Profile.RFC9293)
@@ -626,8 +630,8 @@ def cmd_conformance(args: argparse.Namespace) -> int:
             for spec in specs:
                 if exits.stop_requested():
                     break
-                columns.append(run_column(spec, out, examples, args.budget, args.seed,
-                                          args.shrink_time, status.update))  # fmt: skip
+                run_column(spec, out, examples, args.budget, args.seed, args.shrink_time,
+                           status.update, into=columns)  # fmt: skip
         except KeyboardInterrupt:  # the second signal (run_column closed its target)
             aborted = True
     interrupted = ""
