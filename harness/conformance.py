@@ -28,11 +28,22 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from synack.model.config import Profile
+from synack.model.config import PROFILE_RULES, Profile
 from synack.model.segment import Flags
 
 from . import exits, findings
-from .fuzz import Action, Call, Example, Inject, Pick, Run, Wait, run_example
+from .fuzz import (
+    Action,
+    Call,
+    Example,
+    Inject,
+    Pick,
+    Run,
+    Wait,
+    allowed_text,
+    allowed_variations,
+    run_example,
+)
 from .fuzzcmd import oracle_config, save_findings
 from .fuzzing import first_signal_stops, fuzz
 from .output import save_latest
@@ -290,17 +301,10 @@ CHECKS: tuple[Check, ...] = (
 )  # fmt: skip
 
 
-RFC_ALLOWED = {
-    "rst-challenge": "RFC 5961 3, recommended by RFC 9293 3.10.7.4",
-    "syn-challenge": "RFC 5961 4, recommended by RFC 9293 3.10.7.4",
-    "old-ack-challenge": "RFC 5961 5 (MAY-12)",
-    "time-wait-syn": "MAY-2 (RFC 6191)",
-    "abort-rst-ack": "an ACK on the RST changes nothing (3.10.7.4 checks the RST first)",
-    "syn-sent-refused": "what the user is told is the implementation's choice of words",
-    "retransmit-collapse": "repacketizing on retransmission (3.8.1; RFC 9293 3.7.4)",
-}
-"""Profile rules whose behaviour RFC 9293 permits too: a target explained by these alone
-shows an RFC-allowed variation, not a deviation."""
+RFC_ALLOWED = {r.id: r.rfc_allowed for r in PROFILE_RULES[Profile.LINUX] if r.rfc_allowed}
+"""The linux rules whose behaviour RFC 9293 permits too (`Rule.rfc_allowed`, model/config.py):
+the oracle tries them in lockstep, so a target they explain shows an RFC-allowed variation
+(`allowed_variations`, as in `synack fuzz`), not a deviation."""
 
 
 # ------------------------------------------------------------------ running
@@ -351,6 +355,11 @@ def judge(target: Target, spec: str, check: Check, out: Path) -> Result:
         if _executed(run) < len(check.actions):
             return Result("not exercised", f"{len(check.actions) - _executed(run)} action(s) "
                           "could not be given to this target in its state")  # fmt: skip
+        variations = allowed_variations(run)
+        if variations:
+            where = next(r.action for r in run.steps if r.allowed)
+            return Result("allowed", f"at {where}: {', '.join(variations)}",
+                          allowed_text(variations))  # fmt: skip
         return Result("conforms")
     again = run_example(target, check.example(), cfg)
     same = again.divergence is not None and again.signature() == run.signature()
@@ -360,12 +369,10 @@ def judge(target: Target, spec: str, check: Check, out: Path) -> Result:
     findings.save(out / "evidence", stem, run, spec, Profile.RFC9293, explanation,
                   flaky=not same, windows=target.traits.exact_windows)  # fmt: skip
     assert run.divergence is not None
-    ids = {r.id for r in rules or ()}
-    allowed = same and bool(ids) and ids <= set(RFC_ALLOWED)
-    if allowed:
-        explanation = "RFC-allowed: " + "; ".join(f"{i} ({RFC_ALLOWED[i]})" for i in sorted(ids))
+    # What the RFC-allowed alternatives explain was no divergence (the oracle tried them):
+    # a divergence is a deviation, whichever linux rules describe it.
     return Result(
-        "allowed" if allowed else "deviates" if same else "flaky",
+        "deviates" if same else "flaky",
         f"at {run.steps[-1].action}: {run.divergence.summary()}",
         explanation,
         f"evidence/{stem}.txt",

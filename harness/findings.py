@@ -311,7 +311,9 @@ def explain(record: StepRecord, run: Run, rules: tuple[Rule, ...] | None) -> str
     if not rules:
         return f"{text}; the linux profile describes what the target did (--profile linux)"
     named = "; ".join(
-        f"profile linux rule {r.id}: {r.behaviour} (source: {r.source})" for r in rules
+        f"profile linux rule {r.id}: {r.behaviour} (source: {r.source}"
+        + (f"; RFC-allowed alone: {r.rfc_allowed})" if r.rfc_allowed else ")")
+        for r in rules
     )
     return f"{text}. Linux follows {named}"
 
@@ -403,15 +405,22 @@ def save(
 
 
 def load(data: Json) -> tuple[str, Profile, Any]:
-    """(target, profile, example) of a saved finding; raises ValueError if malformed."""
+    """(target, profile, example) of a saved finding; raises ValueError if malformed.
+
+    `casefile.check_finding` checks the types and bounds of every field first.
+    """
     if data.get("kind") != KIND:
         raise ValueError(f"not a synack fuzz finding (kind {data.get('kind')!r})")
     try:
         return str(data["target"]), Profile(data["profile"]), example_from_json(data["example"])
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"malformed finding: missing or bad {exc}") from None
 
 
 def signature_of(data: Json) -> tuple[str, Sequence[object]]:
-    divergence = data["divergence"]
-    return str(divergence["event"]), [s["flags"] for s in divergence["observed"]]
+    """The saved divergence's (event, flags observed); ValueError if it is malformed."""
+    try:
+        divergence = data["divergence"]
+        return str(divergence["event"]), [s["flags"] for s in divergence["observed"]]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed finding: missing or bad divergence {exc}") from None

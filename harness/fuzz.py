@@ -13,13 +13,14 @@ replayable against the kernel.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from hypothesis import strategies as st
 
-from synack.model.config import Config
+from synack.model.config import RFC_ALLOWED, Config
 from synack.model.segment import Flags, Segment
 from synack.model.seq import MASK, seq_add, seq_sub
 from synack.model.tcb import Tcb, closed
@@ -368,6 +369,7 @@ class StepRecord:
     after: tuple[str, ...]
     model_event: Event | None = None  # what the oracle applied (None: time only)
     waited: bool = False
+    allowed: tuple[str, ...] = ()  # the RFC-allowed variations (RFC_ALLOWED ids) it took
 
 
 @dataclass
@@ -422,7 +424,15 @@ def run_example(
         divergence, labels = oracle.advance(event, observed, waited)
         run.coverage |= labels
         record = StepRecord(
-            label, event_class(event), before, sent, observed, oracle.states(), event, waited
+            label,
+            event_class(event),
+            before,
+            sent,
+            observed,
+            oracle.states(),
+            event,
+            waited,
+            oracle.allowed,
         )
         run.steps.append(record)
         if observe is not None:
@@ -440,6 +450,23 @@ def run_example(
     finally:
         run.example = replace(example, actions=tuple(drawn))
     return run
+
+
+def allowed_variations(run: Run) -> dict[str, int]:
+    """The RFC-allowed variations the target showed in `run`: each RFC_ALLOWED id and the
+    number of steps it explained (steps nothing else the model allows explained).
+
+    The one classification of both commands: a run without a divergence is no
+    finding under any profile, and these are what `synack fuzz` counts as
+    RFC-allowed variations and what gives a `synack conformance` check the
+    verdict 'allowed'.
+    """
+    return dict(sorted(Counter(i for record in run.steps for i in record.allowed).items()))
+
+
+def allowed_text(ids: Iterable[str]) -> str:
+    """The labels of RFC-allowed variations (RFC_ALLOWED), with their sources."""
+    return "RFC-allowed: " + "; ".join(f"{i} ({RFC_ALLOWED[i]})" for i in sorted(set(ids)))
 
 
 def consistent_under(run: Run, cfg: Config, traits: Traits) -> bool:

@@ -1,13 +1,17 @@
 """The reference agent: the executable specification behind the agent contract.
 
-    python -m synack.harness.model_agent [--profile P] [--variant V] [--drop-resets]
+    python -m synack.harness.model_agent [--profile P] [--variant V] [--rcv-wnd N]
+                                         [--drop-resets]
 
 It speaks version 1 of the contract (docs/agent-protocol.md) exactly as a
 shim around a real stack would: IPv4 packets on the datagram socket
 named by SYNACK_PACKET_FD, commands on stdin, one reply line each on
 stdout.  Behind it is one model endpoint.  `--drop-resets` seeds a bug:
 the stack's RST segments never leave it.  Time is virtual: `wait` fires
-the next armed timer.
+the next armed timer.  `--rcv-wnd` is the receive buffer (65535 unless
+told): at most what SEG.WND can say, as the contract negotiates no window
+scaling (RFC 7323), so the window the stack uses is always one it can
+advertise.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from .targets import fuzz_config
 from .wire import MalformedPacket, Packet, decode, encode, mss_option
 
 MSS = 536
+MAX_FIELD_WND = 0xFFFF
+"""The largest window a 16-bit SEG.WND says without window scaling."""
 
 
 class ModelStack:
@@ -171,14 +177,26 @@ def main() -> int:
     parser.add_argument("--profile", default="rfc9293", choices=[p.value for p in Profile])
     parser.add_argument("--variant", choices=[v.value for v in Variant])
     parser.add_argument("--drop-resets", action="store_true", help="seed a bug: send no RST")
+    parser.add_argument(
+        "--rcv-wnd",
+        type=int,
+        default=MAX_FIELD_WND,
+        help=f"the receive buffer in octets, 1..{MAX_FIELD_WND} ({MAX_FIELD_WND}; no window "
+        "scaling, so no more than SEG.WND can say)",
+    )
     args = parser.parse_args()
+    if not 1 <= args.rcv_wnd <= MAX_FIELD_WND:
+        parser.error(
+            f"--rcv-wnd {args.rcv_wnd} is not in 1..{MAX_FIELD_WND}: a larger window needs "
+            "window scaling (RFC 7323), which the agent does not negotiate"
+        )
     fd = os.environ.get("SYNACK_PACKET_FD")
     if fd is None:
         print("model_agent: SYNACK_PACKET_FD is not set (run it through synack)", file=sys.stderr)
         return 2
     packets = socket.socket(fileno=int(fd))
     variant = Variant(args.variant) if args.variant else None
-    cfg = fuzz_config(Profile(args.profile), variant).with_(rcv_wnd=0xFFFF, mss=MSS)
+    cfg = fuzz_config(Profile(args.profile), variant).with_(rcv_wnd=args.rcv_wnd, mss=MSS)
     stack = ModelStack(cfg, packets, args.drop_resets)
     traits = "exact_windows=0 user_outputs=0 spontaneous_timers=0 holds_out_of_order=0"
     print(f"synack-agent 1 name=model-agent {traits} keeps_listener=1", flush=True)

@@ -13,20 +13,30 @@ produces what the target did.
 Learned rather than predicted: the ISS (taken from the target's SYN or
 SYN,ACK when a candidate picks one) and, for real stacks, RCV.WND (the
 window each target segment advertises becomes the candidate's RCV.WND).
+
+RFC-allowed alternatives are tried in lockstep, only when nothing else
+explains a step: a profile rule the RFCs permit too (`ALLOWED_RULES`, a
+challenge ACK under rfc9293, say) switched on for the candidate, and the
+latitude of `LATITUDE` (a tail-loss probe, a duplicate ACK for an
+out-of-order segment, one ACK for a SYN,ACK's SYN and text).  A step so
+explained is no divergence; `Oracle.allowed` names what explained it
+(ids of `RFC_ALLOWED`), for the report to count as RFC-allowed variations.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import product
 
-from synack.model.config import MAX_RCV_WND
+from synack.model.config import ALLOWED_RULES, MAX_RCV_WND, RULE_IDS
 from synack.model.endpoint import step as model_step
 from synack.model.segment import Flags, Segment
+from synack.model.seq import seq_sub
 from synack.model.tcb import Tcb
 from synack.model.types import (
+    SYNCHRONIZED,
     Deliver,
     Emit,
     Event,
@@ -204,6 +214,7 @@ class Oracle:
     def __init__(self, tcb: Tcb, traits: Traits) -> None:
         self.traits = traits
         self.candidates: frozenset[Tcb] = frozenset({tcb})
+        self.allowed: tuple[str, ...] = ()  # RFC_ALLOWED ids that explained the last step
 
     # ------------------------------------------------------------ views
 
@@ -231,16 +242,14 @@ class Oracle:
         """Apply `event` (None: time only) and keep the candidates that explain `observed`.
 
         Returns the divergence (or None) and the coverage labels of the
-        surviving paths.
+        surviving paths.  When only RFC-allowed alternatives explain the
+        step, `self.allowed` names them (it is empty otherwise).
         """
         syn_seq = next((s.seq for s in observed.segments if s.syn and not s.rst), None)
-        survivors: set[Tcb] = set()
-        labels: set[str] = set()
-        for tcb in self.candidates:
-            for path in self._paths(tcb, event, syn_seq, waited):
-                if self._matches(path, observed):
-                    survivors.add(self._learn(path, observed))
-                    labels.update(path.labels)
+        self.allowed = ()
+        survivors, labels, allowed = self._explained(event, observed, syn_seq, waited, False)
+        if not survivors:
+            survivors, labels, allowed = self._explained(event, observed, syn_seq, waited, True)
         if not survivors:
             expected = tuple(
                 p
@@ -251,7 +260,63 @@ class Oracle:
         if len(survivors) > MAX_CANDIDATES:
             survivors = set(sorted(survivors, key=_order)[:MAX_CANDIDATES])
         self.candidates = frozenset(survivors)
+        self.allowed = tuple(sorted(allowed))
         return None, frozenset(labels)
+
+    def _explained(
+        self,
+        event: Event | None,
+        observed: Observation,
+        syn_seq: int | None,
+        waited: bool,
+        lenient: bool,
+    ) -> tuple[set[Tcb], set[str], set[str]]:
+        """The candidates' successors that explain `observed`, their coverage labels and
+        (`lenient`: by RFC-allowed alternatives only) the allowances that explained them.
+
+        Of the ways RFC-allowed alternatives explain a step only the simplest
+        count (the fewest allowances): a tail-loss probe explains it with or
+        without a challenge-ACK rule switched on, and the rule is no part of it.
+        """
+        found: dict[tuple[str, ...], tuple[set[Tcb], set[str]]] = {}
+        for tcb in self.candidates:
+            alternatives = _allowed_alternatives(tcb, event) if lenient else ()
+            for start, rule_id in ((tcb, ""), *alternatives):
+                for path in self._paths(start, event, syn_seq, waited):
+                    used = self._allowance(path, event, observed, rule_id, lenient)
+                    if used is None:
+                        continue
+                    survivors, labels = found.setdefault(used, (set(), set()))
+                    survivors.update(self._learn(path, observed))
+                    labels.update(path.labels)
+        if not found:
+            return set(), set(), set()
+        fewest = min(len(used) for used in found)
+        simplest = [(used, kept) for used, kept in found.items() if len(used) == fewest]
+        return (
+            {t for _, (survivors, _) in simplest for t in survivors},
+            {label for _, (_, labels) in simplest for label in labels},
+            {i for used, _ in simplest for i in used},
+        )
+
+    def _allowance(
+        self,
+        path: Path,
+        event: Event | None,
+        observed: Observation,
+        rule_id: str,
+        lenient: bool,
+    ) -> tuple[str, ...] | None:
+        """What makes `path` explain `observed`: () the model itself, RFC_ALLOWED ids an
+        alternative; None: nothing does."""
+        if self._matches(path, observed):
+            return (rule_id,) if rule_id else ()
+        if not lenient or not _user_matches(path.user, observed.user, self.traits.user_outputs):
+            return None
+        for latitude_id, latitude in LATITUDE_CHECKS:
+            if latitude(path, event, observed.segments, self.traits.exact_windows):
+                return (rule_id, latitude_id) if rule_id else (latitude_id,)
+        return None
 
     def _matches(self, path: Path, observed: Observation) -> bool:
         if len(path.segments) != len(observed.segments):
@@ -263,29 +328,34 @@ class Oracle:
             return False
         return _user_matches(path.user, observed.user, self.traits.user_outputs)
 
-    def _learn(self, path: Path, observed: Observation) -> Tcb:
+    def _learn(self, path: Path, observed: Observation) -> tuple[Tcb, ...]:
         """Take RCV.WND from the target's last segment (real stacks choose their windows).
 
-        Until the target advertises again, the right edge of its window stays
-        where it was: the application reading text frees buffer space, but a
-        stack announces that only with its next segment (Linux keeps testing
-        against rcv_wup + rcv_wnd).
+        When the application reads text and the target says nothing, either
+        view of RFC 9293 3.8.6.2.2 may hold: the right edge of the window stays
+        where the target last advertised it (the receiver's SWS avoidance;
+        Linux keeps testing against rcv_wup + rcv_wnd until it sends again), or
+        RCV.WND is at once RCV.BUFF - RCV.USER, the space the read freed (the
+        model itself).  Both stay candidates until the target's next segment
+        says which.
         """
         tcb = path.after
         if self.traits.exact_windows or tcb.state in (State.CLOSED, State.LISTEN):
-            return tcb
+            return (tcb,)
         # A RST's window field means nothing (Linux sends 0): only other segments say.
         advertised = [s for s in observed.segments if not s.rst]
         if advertised:
             window = advertised[-1].wnd + len(tcb.rcv_buf)
+            kept: tuple[Tcb, ...] = ()
         elif len(tcb.rcv_buf) < len(path.before.rcv_buf) and tcb.rcv_nxt == path.before.rcv_nxt:
             window = tcb.cfg.rcv_wnd - (len(path.before.rcv_buf) - len(tcb.rcv_buf))
+            kept = (tcb,)  # the window reopened as the application read
         else:
-            return tcb
+            return (tcb,)
         if window == tcb.cfg.rcv_wnd:
-            return tcb
+            return (tcb,)
         # The advertised part is at most 65535, the unread text comes on top.
-        return replace(tcb, cfg=tcb.cfg.with_(rcv_wnd=min(window, MAX_RCV_WND)))
+        return (*kept, replace(tcb, cfg=tcb.cfg.with_(rcv_wnd=min(window, MAX_RCV_WND))))
 
     def _paths(
         self,
@@ -363,5 +433,124 @@ def _run(tcb: Tcb, events: Sequence[Event]) -> Path:
     return Path(start, tcb, tuple(segments), tuple(user), tuple(labels))
 
 
-def _order(tcb: Tcb) -> tuple[str, int, int, int]:
-    return (tcb.state.value, tcb.rcv_nxt, tcb.snd_nxt, len(tcb.rcv_buf))
+def _order(tcb: Tcb) -> tuple[str, int, int, int, int]:
+    return (tcb.state.value, tcb.rcv_nxt, tcb.snd_nxt, len(tcb.rcv_buf), tcb.cfg.rcv_wnd)
+
+
+# ------------------------------------------------- RFC-allowed alternatives
+
+
+def _allowed_alternatives(tcb: Tcb, event: Event | None) -> Iterator[tuple[Tcb, str]]:
+    """`tcb` under each RFC-allowed behaviour the model could take instead, with its id.
+
+    A profile rule the RFCs permit (`ALLOWED_RULES`) that the candidate's
+    profile lacks is switched on, and stays on: a stack that sends challenge
+    ACKs sends them every time.  Where the profile takes no text from a
+    SYN,ACK (linux `synack-no-text`), the RFC's own processing that ACKs SYN
+    and text together is the alternative (`combined-synack-ack`).
+    """
+    cfg = tcb.cfg
+    for rule_id in sorted(ALLOWED_RULES - RULE_IDS[cfg.profile] - cfg.allowed):
+        yield replace(tcb, cfg=cfg.with_(allowed=cfg.allowed | {rule_id})), rule_id
+    if _carries_more(event) and tcb.state is State.SYN_SENT and cfg.rule("synack-no-text"):
+        yield (
+            replace(tcb, cfg=cfg.with_(disabled=cfg.disabled | {"synack-no-text"})),
+            ("combined-synack-ack"),
+        )
+
+
+def _carries_more(event: Event | None) -> bool:
+    """A SYN,ACK that carries text or FIN as well."""
+    if not isinstance(event, SegmentArrives):
+        return False
+    seg = event.segment
+    return seg.syn and seg.has_ack and not seg.rst and (bool(seg.payload) or seg.fin)
+
+
+def _interleaved(
+    expected: tuple[Segment, ...],
+    observed: tuple[Segment, ...],
+    extra: Callable[[Segment], bool],
+    most: int,
+    exact: bool,
+) -> bool:
+    """`observed` is `expected` in order with one to `most` segments more, each of them one
+    for which `extra` holds."""
+    more = len(observed) - len(expected)
+    return 0 < more <= most and _merged(expected, observed, extra, exact)
+
+
+def _merged(
+    expected: tuple[Segment, ...],
+    observed: tuple[Segment, ...],
+    extra: Callable[[Segment], bool],
+    exact: bool,
+) -> bool:
+    if not observed:
+        return not expected
+    seg, rest = observed[0], observed[1:]
+    if (
+        expected
+        and same_segment(expected[0], seg, exact)
+        and _merged(expected[1:], rest, extra, exact)
+    ):
+        return True
+    return len(rest) >= len(expected) and extra(seg) and _merged(expected, rest, extra, exact)
+
+
+def _sent_text(tcb: Tcb) -> bytes:
+    """The text `tcb` has sent and not had acknowledged: [SND.UNA, SND.NXT) less SYN and FIN."""
+    if tcb.state not in SYNCHRONIZED or not tcb.syn_acked:
+        return b""
+    return tcb.snd_buf[: seq_sub(tcb.snd_nxt, tcb.snd_una) - tcb.fin_sent]
+
+
+def _resends_sent_text(seg: Segment, tcb: Tcb) -> bool:
+    """`seg` carries octets `tcb` has sent and not had acknowledged, at their own numbers."""
+    if seg.syn or seg.rst or seg.fin or not seg.has_ack or not seg.payload:
+        return False
+    sent = _sent_text(tcb)
+    offset = seq_sub(seg.seq, tcb.snd_una)
+    return (
+        seg.ack == tcb.rcv_nxt
+        and offset + len(seg.payload) <= len(sent)
+        and sent[offset : offset + len(seg.payload)] == seg.payload
+    )
+
+
+def _tail_loss_probe(
+    path: Path, event: Event | None, observed: tuple[Segment, ...], exact: bool
+) -> bool:
+    """RFC 8985 7: text already sent is sent again before the retransmission timeout
+    (a probe, from the state before the step or after it), around what the model sends."""
+
+    def probe(seg: Segment) -> bool:
+        return _resends_sent_text(seg, path.before) or _resends_sent_text(seg, path.after)
+
+    return _interleaved(path.segments, observed, probe, len(observed), exact)
+
+
+def _out_of_order_dup_ack(
+    path: Path, event: Event | None, observed: tuple[Segment, ...], exact: bool
+) -> bool:
+    """RFC 5681 4.2 (RFC 9293 3.8.6.3): a zero-length segment not at RCV.NXT in a
+    synchronized state may get one immediate duplicate ACK more than the model sends."""
+    if not isinstance(event, SegmentArrives) or path.before.state not in SYNCHRONIZED:
+        return False
+    seg = event.segment
+    if seg.payload or seg.syn or seg.fin or seg.rst or seg.seq == path.before.rcv_nxt:
+        return False
+    after = path.after
+    dup_ack = Segment(Flags.ACK, after.snd_nxt, after.rcv_nxt, after.wnd_field)
+    return _interleaved(
+        path.segments, observed, lambda s: same_segment(dup_ack, s, exact), 1, exact
+    )
+
+
+Latitude = Callable[[Path, Event | None, tuple[Segment, ...], bool], bool]
+LATITUDE_CHECKS: tuple[tuple[str, Latitude], ...] = (
+    ("tail-loss-probe", _tail_loss_probe),
+    ("out-of-order-dup-ack", _out_of_order_dup_ack),
+)
+"""The latitude of `LATITUDE` (model/config.py) checked on what the target sent, by id;
+`combined-synack-ack` is an alternative processing (`_allowed_alternatives`)."""

@@ -53,6 +53,10 @@ class Rule:
     id: str  # what `Config.rule()` asks for; the model consults it at the rule's site
     behaviour: str
     source: str
+    rfc_allowed: str = ""
+    """Why RFC 9293 (or an RFC it defers to) permits this behaviour too, with the section;
+    empty when it does not.  A target that such rules alone explain shows an RFC-allowed
+    variation, never a finding (`RFC_ALLOWED`)."""
 
 
 PROFILE_RULES: dict[Profile, tuple[Rule, ...]] = {
@@ -72,11 +76,13 @@ PROFILE_RULES: dict[Profile, tuple[Rule, ...]] = {
             "RST in a synchronized state: reset only if SEG.SEQ = RCV.NXT, challenge ACK if "
             "otherwise in window",
             "RFC 5961 section 3.2; RFC 9293 3.10.7.4 second step; Linux tcp_validate_incoming()",
+            "RFC 5961 3, recommended by RFC 9293 3.10.7.4",
         ),
         Rule(
             "syn-challenge",
             "SYN in a synchronized state: challenge ACK, whatever its sequence number",
             "RFC 5961 section 4.2; RFC 9293 3.10.7.4 fourth step; Linux tcp_validate_incoming()",
+            "RFC 5961 4, recommended by RFC 9293 3.10.7.4",
         ),
         Rule(
             "old-ack-challenge",
@@ -84,16 +90,19 @@ PROFILE_RULES: dict[Profile, tuple[Rule, ...]] = {
             "and send an ACK (the SYN counts as acked only for an active open)",
             "RFC 5961 section 5.2 (MAY-12); Linux tcp_ack(): max_window = min(max_window, "
             "bytes_acked), an older ACK gets a challenge ACK",
+            "RFC 5961 5 (MAY-12)",
         ),
         Rule(
             "syn-sent-refused",
             "RST with an acceptable ACK in SYN-SENT signals 'connection refused' (ECONNREFUSED)",
             "Linux tcp_reset(): TCP_SYN_SENT -> ECONNREFUSED",
+            "what the user is told is the implementation's choice of words",
         ),
         Rule(
             "abort-rst-ack",
             "ABORT (SO_LINGER 0) sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>",
             "Linux tcp_send_active_reset(): TCPHDR_ACK | TCPHDR_RST",
+            "an ACK on the RST changes nothing (3.10.7.4 checks the RST first)",
         ),
         Rule(
             "time-wait-syn",
@@ -101,6 +110,7 @@ PROFILE_RULES: dict[Profile, tuple[Rule, ...]] = {
             "a listener exists (a passive connection, `listener_kept`; ISS = SND.NXT + 65537); "
             "otherwise it is ACKed",
             "RFC 6191 (sequence-number form); Linux tcp_timewait_state_process() TCP_TW_SYN",
+            "MAY-2 (RFC 6191)",
         ),
         Rule(
             "listen-syn-fin",
@@ -215,6 +225,7 @@ PROFILE_RULES: dict[Profile, tuple[Rule, ...]] = {
             "FIN behind it in the same segment when it all fits",
             "Linux tcp_retransmit_skb(), tcp_retrans_try_collapse() "
             "(net.ipv4.tcp_retrans_collapse=1, the default)",
+            "repacketizing on retransmission (3.8.1; RFC 9293 3.7.4)",
         ),
         Rule(
             "header-prediction",
@@ -227,6 +238,51 @@ PROFILE_RULES: dict[Profile, tuple[Rule, ...]] = {
     ),
 }
 RULE_IDS = {profile: frozenset(r.id for r in rules) for profile, rules in PROFILE_RULES.items()}
+
+LATITUDE: tuple[Rule, ...] = (
+    Rule(
+        "combined-synack-ack",
+        "SYN-SENT: the text or FIN on a SYN,ACK is taken and one ACK covers the SYN and it, "
+        "where the profile takes no text from a SYN,ACK (linux synack-no-text) and ACKs the "
+        "SYN alone; the rfc9293 model itself sends that one ACK",
+        "RFC 9293 3.10.7.3 fifth step and 3.10.7.4 seventh step",
+        "RFC 9293 3.10.7.3: the ACK of the SYN and of the text combined in one segment",
+    ),
+    Rule(
+        "tail-loss-probe",
+        "text already sent and not yet acknowledged is sent again before the retransmission "
+        "timeout: a slice of [SND.UNA, SND.NXT) with its own octets, ACK = RCV.NXT",
+        "RFC 8985 section 7 (Tail Loss Probe)",
+        "RFC 8985 7: a tail-loss probe retransmits sent text before the RTO",
+    ),
+    Rule(
+        "out-of-order-dup-ack",
+        "a zero-length segment not at RCV.NXT (synchronized state) gets one more "
+        "<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> than the model sends",
+        "RFC 9293 3.8.6.3; RFC 5681 section 4.2 (acknowledge out-of-order segments at once)",
+        "RFC 5681 4.2 (RFC 9293 3.8.6.3): an immediate duplicate ACK for an out-of-order segment",
+    ),
+)
+"""Latitude the fuzz oracle grants every target on top of the model: what the RFCs allow
+and no profile models (each an id, what the target may do, its source, and its label)."""
+
+RFC_ALLOWED: dict[str, str] = {
+    rule.id: rule.rfc_allowed
+    for rules in (*PROFILE_RULES.values(), LATITUDE)
+    for rule in rules
+    if rule.rfc_allowed
+}
+"""Every RFC-allowed behaviour by id (profile rules and oracle latitude) and its label: the
+one classification that `synack fuzz` (any profile) and `synack conformance` share."""
+ALLOWED_RULES: frozenset[str] = frozenset(
+    rule.id for rules in PROFILE_RULES.values() for rule in rules if rule.rfc_allowed
+)
+"""The profile rules RFC 9293 permits too: `Config.allowed` may switch them on anywhere."""
+
+
+def rfc_allowed(ids: frozenset[str] | set[str]) -> bool:
+    """Whether RFC-allowed behaviours alone are named: a variation, never a finding."""
+    return bool(ids) and all(i in RFC_ALLOWED for i in ids)
 
 
 class Variant(Enum):
@@ -289,7 +345,9 @@ class Config:
     before its ACK is checked; the kernel takes it only when the socket has
     receive memory reserved, which the fuzzer cannot see, so its oracle tries
     both for every text segment.  `disabled`: profile rules switched off (the
-    fuzzer does this to tell which rule explains what a target did).
+    fuzzer does this to tell which rule explains what a target did).  `allowed`:
+    RFC-allowed rules of another profile switched on (`ALLOWED_RULES`; the fuzz oracle
+    does this when a target takes an alternative the RFCs permit).
     """
 
     profile: Profile = Profile.RFC9293
@@ -303,6 +361,7 @@ class Config:
     listener_kept: bool = True
     header_prediction: bool = True
     disabled: frozenset[str] = frozenset()
+    allowed: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not 0 <= self.rcv_wnd <= MAX_RCV_WND:
@@ -316,13 +375,17 @@ class Config:
         unknown = self.disabled - RULE_IDS[self.profile]
         if unknown:
             raise ValueError(f"profile {self.profile.value} has no rule {sorted(unknown)[0]!r}")
+        stray = self.allowed - ALLOWED_RULES
+        if stray:
+            raise ValueError(f"{sorted(stray)[0]!r} is not an RFC-allowed rule")
 
     def with_(self, **changes: object) -> Config:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def rule(self, rule_id: str) -> bool:
         """Whether the profile's rule `rule_id` (PROFILE_RULES) applies."""
-        return rule_id in RULE_IDS[self.profile] and rule_id not in self.disabled
+        in_profile = rule_id in RULE_IDS[self.profile] or rule_id in self.allowed
+        return in_profile and rule_id not in self.disabled
 
 
 DEFAULT_CONFIG = Config()
