@@ -267,7 +267,9 @@ def _save_group(
     folder = out / f"{stem}-members"
     for index, member in enumerate(others, start=2):
         name = f"{stem}-{index:02d}"
-        extra = {"group": {"number": number, "representative": f"{stem}.json", **signature}}
+        extra = {
+            "group": {"number": number, "representative": f"{stem}.json", "signature": signature}
+        }
         entry = _member_entry(member, target, group.rules)
         if index - 1 <= MEMBER_FILES:
             data = findings.save(
@@ -279,9 +281,11 @@ def _save_group(
             entry["files"] = [str(folder / f"{name}.{ext}") for ext in ("json", "pcap", "txt")]
             entry["replay"] = data["replay"]
         listed.append(entry)
+    files = [str(out / f"{stem}.{ext}") for ext in ("json", "pcap", "txt")]
     summary = {
         "number": number,
         "signature": signature,
+        "representative": files,
         "count": len(group.members),
         "examples": group.examples,
         **where,
@@ -298,7 +302,7 @@ def _save_group(
     )  # fmt: skip
     data["reproduced"] = f"{again}/{REPLAYS}" if again is not None else "not replayed"
     data["found_after_seconds"] = round(first.seconds, 2)
-    data["files"] = [str(out / f"{stem}.{ext}") for ext in ("json", "pcap", "txt")]
+    data["files"] = files
     return data
 
 

@@ -85,7 +85,7 @@ def test_a_variant_with_one_cause_is_one_group_whose_members_are_listed(tmp_path
         assert all(Path(f).is_file() for f in group["files"])
         _replays(group["files"][0])
     # The others are saved beside the representative, replayable too, and indexed.
-    member = next(m for g in groups for m in g["group"]["members"])
+    owner, member = next((g, m) for g in groups for m in g["group"]["members"])
     assert Path(member["files"][0]).parent.name.endswith("-members")
     _replays(member["files"][0])
     index = (tmp_path / "out" / "findings.txt").read_text()
@@ -93,6 +93,12 @@ def test_a_variant_with_one_cause_is_one_group_whose_members_are_listed(tmp_path
     assert Path(member["files"][0]).name in index
     saved = json.loads(Path(groups[0]["files"][0]).read_text())
     assert saved["group"]["signature"] == first["signature"]
+    assert first["representative"] == groups[0]["files"]
+    saved = json.loads(Path(member["files"][0]).read_text())
+    assert saved["group"]["representative"] == Path(member["files"][0]).parent.name.replace(
+        "-members", ".json"
+    )
+    assert saved["group"]["signature"] == owner["group"]["signature"]
 
 
 def test_one_bug_in_many_states_is_one_group(tmp_path: Path) -> None:
