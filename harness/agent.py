@@ -231,7 +231,7 @@ class AgentTarget:
                 raise self._broken(f"a line longer than {MAX_LINE} bytes: {shown(self.buffer)}")
             left = deadline - time.monotonic()
             if left <= 0:
-                busy = hasattr(self, "packets") and select.select([self.packets], [], [], 0)[0]
+                busy = select.select([self.packets], [], [], 0)[0]
                 sending = " (but sent packets)" if busy else ""
                 self.broken = True
                 raise TargetError(

@@ -9,13 +9,14 @@ fuzzer must catch it.  Agents that break the contract are one-line errors.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from synack.harness.agent import AGENT_TRAITS, parse_hello
+from synack.harness.agent import AGENT_TRAITS, REPLIES, parse_hello
 
 from .util import require_tool, run_synack
 
@@ -95,3 +96,32 @@ def test_hello_sets_traits() -> None:
     assert traits.holds_out_of_order is AGENT_TRAITS.holds_out_of_order
     with pytest.raises(ValueError, match="not an agent hello"):
         parse_hello("")
+
+
+@pytest.mark.parametrize(
+    ("verb", "reply", "within"),
+    [
+        ("reset", "ok", True),
+        ("reset", "ok 3", False),
+        ("listen", "errno EADDRINUSE", True),
+        ("listen", "errno eaddrinuse", False),
+        ("accept", "accepted", True),
+        ("accept", "errno EINVAL", True),  # gVisor's shim, on a closed listener
+        ("accept", "ok", False),
+        ("send", "ok 4", True),
+        ("send", "ok 1e3", False),
+        ("send", "ok -1", False),
+        ("recv", "data 00ff", True),
+        ("recv", "data 0ff", False),  # an odd number of hex digits
+        ("recv", "data ", False),
+        ("recv", "eof", True),
+        ("recv", "errno EAGAIN", True),
+        ("recv", "accepted", False),
+        ("shutdown", "errno ENOTCONN", True),
+        ("abort", "ok", True),
+        ("wait", "banana", False),
+    ],
+)
+def test_replies_are_checked_against_the_contract(verb: str, reply: str, within: bool) -> None:
+    pattern, _ = REPLIES[verb]
+    assert (re.fullmatch(pattern, reply) is not None) == within
