@@ -152,7 +152,7 @@ def first_signal_stops() -> Iterator[threading.Event]:
         return
 
     def on_signal(signum: int, frame: object) -> None:
-        if interrupted.is_set():
+        if interrupted.is_set() or exits.stop_requested():  # asked before, here or outside
             exits.note_signal(signum)
             raise exits.Terminated if signum == signal.SIGTERM else KeyboardInterrupt
         exits.note_signal(signum)
