@@ -210,7 +210,8 @@ def save_findings(
         split = list(by_rules.values())
         for group in split:
             group.examples = len(group.members)
-        split[0].examples += finding.examples - 1 - len(finding.members)
+        # The repeats: divergent examples of the group that were no new member.
+        split[0].examples += max(0, finding.examples - 1 - len(finding.members))
         split[0].case = finding
         groups.extend(split)
     reports: list[dict[str, Any]] = []

@@ -345,7 +345,9 @@ def _record(campaign: Campaign, known: _Groups, finding: Finding) -> None:
         known.groups[key] = finding
         known.seen[key] = {finding.run.signature()}
         campaign.findings.append(finding)
-    elif finding.run.signature() not in known.seen[key]:
+        return
+    group.examples += 1
+    if finding.run.signature() not in known.seen[key]:
         known.seen[key].add(finding.run.signature())
         finding.key = key
         group.members.append(finding)
