@@ -18,12 +18,13 @@ from synack.model.scenarios import DEFAULT_SCENARIOS, Scenario
 from synack.model.scenarios import get as get_scenario
 from synack.properties.catalogue import CATALOGUE, Property, deviation
 
+from . import exits, output
 from .counterexample import chart, mermaid, run, step_to_json, system_to_json
 from .docdata import DOCS_CACHE, PairRecorder, Results, scenario_record
+from .exits import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, EXIT_VERDICT
 from .explore import Exploration, Limits, Progressing, explore
 from .output import save_latest, write_json
-
-EXIT_OK, EXIT_VIOLATED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+from .validate import nonnegative_int, positive_float, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,8 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--property", action="append", metavar="P", help="check only these properties"
     )
     net = parser.add_argument_group("network semantics (default: each scenario's own)")
-    net.add_argument("--capacity", type=int, metavar="N", help="segments in flight per direction")
-    net.add_argument("--dup", type=int, metavar="N", help="duplications allowed in a run")
+    net.add_argument(
+        "--capacity", type=positive_int, metavar="N", help="segments in flight per direction"
+    )
+    net.add_argument(
+        "--dup", type=nonnegative_int, metavar="N", help="duplications allowed in a run"
+    )
     net.add_argument("--no-loss", action="store_true", help="the network loses nothing")
     net.add_argument(
         "--fifo", "--no-reorder", action="store_true", dest="fifo", help="no reordering"
@@ -53,8 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="timers may expire while segments are in flight (much larger graphs)",
     )
     lim = parser.add_argument_group("limits")
-    lim.add_argument("--max-states", type=int, metavar="N", help="stop after N states")
-    lim.add_argument("--budget", type=float, metavar="SECONDS", help="stop after this long")
+    lim.add_argument("--max-states", type=positive_int, metavar="N", help="stop after N states")
+    lim.add_argument(
+        "--budget", type=positive_float, metavar="SECONDS", help="stop after this long"
+    )
     out = parser.add_argument_group("output")
     out.add_argument(
         "--json", metavar="FILE", help="write the report as JSON to FILE ('-': stdout)"
@@ -143,16 +150,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = _report(results, profile, variant)
     _print_summary(console, results, props)
     _print_counterexamples(console, results, profile)
-    if args.out:
-        _save_counterexamples(Path(args.out), report, console)
-    write_json(args.json, report)
     save_latest("check", report)
+    write_json(args.json, report)
+    if args.out:
+        try:
+            _save_counterexamples(Path(args.out), report, console)
+        except OSError as exc:
+            output.write_failed(f"the counterexamples in {args.out}", exc, json.dumps(report))
     if interrupted:
-        return 130
+        return exits.interrupted_status()
     if any(r.violations for _, r in results):
-        return EXIT_VIOLATED
+        return EXIT_VERDICT
     if not all(r.complete for _, r in results):
-        return EXIT_UNKNOWN
+        return EXIT_INCOMPLETE
     return EXIT_OK
 
 
@@ -177,6 +187,7 @@ def _explore_with_progress(
         task = bar.add_task("explore", total=None, name=name, states=0, transitions=0, depth=0)
 
         def update(p: Progressing) -> None:
+            output.progress_line(f"exploring {name}")
             bar.update(task, states=p.states, transitions=p.transitions, depth=p.depth)
 
         return explore(system, props, limits, update, visit=visit)

@@ -6,6 +6,9 @@ The exit-status contract is in `exits` (and in `synack --help`).
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -13,12 +16,9 @@ from synack.model.config import PROFILE_RULES, Profile, Variant
 from synack.model.scenarios import DEFAULT_SCENARIOS, SCENARIOS
 from synack.properties.catalogue import CATALOGUE
 
-from . import check, conformance, docsite, exits, fuzzcmd, prove, replay
+from . import exits, output, validate
+from .exits import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from .targets import target_names
-
-EXIT_OK = exits.EXIT_OK
-EXIT_FINDING = exits.EXIT_VERDICT
-EXIT_USAGE = exits.EXIT_USAGE
 
 LISTS = ("scenarios", "properties", "profiles", "variants", "targets")
 
@@ -57,7 +57,91 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _status(ok: str, verdict: str | None, incomplete: str | None, usage: str = "or set-up") -> str:
+    """A subcommand's exit statuses, in the words of the common contract (exits)."""
+    parts = [f"0 {ok}"]
+    if verdict:
+        parts.append(f"1 {verdict}")
+    parts.append(f"2 bad usage {usage}")
+    if incomplete:
+        parts.append(f"3 {incomplete}")
+    parts += ["4 an internal error", "130 / 143 interrupted (SIGINT / SIGTERM)"]
+    return f"Exit status: {'; '.join(parts)}.  See synack --help."
+
+
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "check": (
+        "check",
+        "explore scenarios exhaustively and check every property",
+        "Explore every reachable state of each scenario under loss, duplication and "
+        "reordering, check the property catalogue, and explain each violation with a shortest "
+        "counterexample.  "
+        + _status("all hold", "a property is violated", "a limit stopped the exploration first"),
+    ),
+    "prove": (
+        "prove",
+        "z3 proofs for all 32-bit sequence numbers",
+        "Prove claims about the specification for every 32-bit value with z3; "
+        "every refutation is re-checked in the Python model.  So far: sequence arithmetic, "
+        "the Table 6 acceptability lemmas and the RFC 5961 blind-RST lemma.  "
+        + _status("all proved", "a claim is refuted", "a claim is unknown (--timeout)"),
+    ),
+    "fuzz": (
+        "fuzzcmd",
+        "fuzz a TCP implementation with the model as oracle",
+        "Run hypothesis-generated adversarial segment sequences against a target "
+        "with the model in lockstep as the oracle; every divergence is shrunk, re-run and saved "
+        "in --out as JSON (replayable), pcap and a sequence chart.  "
+        + _status("no finding", "findings", None, "or a target that breaks down"),
+    ),
+    "replay": (
+        "replay",
+        "re-run a saved counterexample or fuzz finding",
+        "Replay a counterexample saved by `synack check --out DIR` step by step "
+        "through the model (every step must be enabled) and re-decide its property, or re-run "
+        "a fuzz finding.  The file is data: a finding replays in its own target only if that "
+        "is built in (model, variant:NAME, linux, lwip, gvisor, slirp); a python: or agent: "
+        "target runs only when named with --target.  "
+        + _status(
+            "not reproduced",
+            "reproduced",
+            None,
+            "or a case that is unreadable, malformed, beyond synack's bounds or does not fit "
+            "its system",
+        ),
+    ),
+    "docs": (
+        "docsite",
+        "generate the state-graph documentation (HTML + Markdown)",
+        "Generate a static site (index.html, no server needed) and the same pages "
+        "as Markdown: the endpoint state diagram and transition table per profile, every "
+        "default scenario's explored graph, the property catalogue with each property's "
+        "status per scenario and profile and every broken variant's counterexample, and the "
+        "latest reports.  Results are cached by a fingerprint of synack's source.  "
+        + _status("written", None, None, "or set-up (Graphviz missing, unwritable --out)"),
+    ),
+    "conformance": (
+        "conformance",
+        "directed RFC 9293 checks and a fuzz budget per target, as a matrix",
+        "Run a fixed battery of directed checks derived from RFC 9293 (each names "
+        "its section and, where one applies, its Appendix B requirement id) and then a fuzz "
+        "campaign against each target, with the rfc9293 model as the oracle; write the matrix "
+        "(targets x behaviours: conforms / deviates, each deviation with its replayable "
+        "evidence) as Markdown, HTML and JSON.  "
+        + _status(
+            "the matrix is written",
+            "--strict and a deviation",
+            None,
+            "or a target that cannot be run (the matrix is still written for the others)",
+        ),
+    ),
+}
+"""Each command: the module with its `add_arguments` and `cmd_<command>`, help, description."""
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `only`, just that command's options (the others' modules,
+    and their imports, are not loaded: a usage error is answered at once)."""
     parser = _Parser(
         prog="synack",
         description="Model checker and fuzzer for the TCP connection lifecycle (RFC 9293).",
@@ -71,95 +155,109 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="with profiles: each rule and its source"
     )
     p_list.set_defaults(func=cmd_list)
-    p_check = sub.add_parser(
-        "check",
-        help="explore scenarios exhaustively and check every property",
-        description="Explore every reachable state of each scenario under loss, duplication and "
-        "reordering, check the property catalogue, and explain each violation with a shortest "
-        "counterexample.  Exit status: 0 all hold, 1 a property is violated, 2 bad usage, "
-        "3 unknown (a limit stopped the exploration first).",
-    )
-    check.add_arguments(p_check)
-    p_check.set_defaults(func=check.cmd_check)
-    p_prove = sub.add_parser(
-        "prove",
-        help="z3 proofs for all 32-bit sequence numbers",
-        description="Prove claims about the specification for every 32-bit value with z3; "
-        "every refutation is re-checked in the Python model.  So far: sequence arithmetic, "
-        "the Table 6 acceptability lemmas and the RFC 5961 blind-RST lemma.  Exit status: "
-        "0 all proved, 1 refuted, 2 bad usage, 3 unknown.",
-    )
-    prove.add_arguments(p_prove)
-    p_prove.set_defaults(func=prove.cmd_prove)
-    p_fuzz = sub.add_parser(
-        "fuzz",
-        help="fuzz a TCP implementation with the model as oracle",
-        description="Run hypothesis-generated adversarial segment sequences against a target "
-        "with the model in lockstep as the oracle; every divergence is shrunk, re-run and saved "
-        "in --out as JSON (replayable), pcap and a sequence chart.  Exit status: 0 no finding, "
-        "1 findings, 2 bad usage or set-up.",
-    )
-    fuzzcmd.add_arguments(p_fuzz)
-    p_fuzz.set_defaults(func=fuzzcmd.cmd_fuzz)
-    p_replay = sub.add_parser(
-        "replay",
-        help="re-run a saved counterexample through the model",
-        description="Replay a counterexample saved by `synack check --out DIR` step by step "
-        "through the model (every step must be enabled) and re-decide its property.  Exit "
-        "status: 1 the violation is reproduced, 0 it is not, 2 the case is unreadable or does "
-        "not fit its system.",
-    )
-    replay.add_arguments(p_replay)
-    p_replay.set_defaults(func=replay.cmd_replay)
-    p_docs = sub.add_parser(
-        "docs",
-        help="generate the state-graph documentation (HTML + Markdown)",
-        description="Generate a static site (index.html, no server needed) and the same pages "
-        "as Markdown: the endpoint state diagram and transition table per profile, every "
-        "default scenario's explored graph, the property catalogue with each property's "
-        "status per scenario and profile and every broken variant's counterexample, and the "
-        "latest reports.  Results are cached by a fingerprint of synack's source.  Exit "
-        "status: 0 written, 2 bad usage or set-up (Graphviz missing, unwritable --out).",
-    )
-    docsite.add_arguments(p_docs)
-    p_docs.set_defaults(func=docsite.cmd_docs)
-    p_conf = sub.add_parser(
-        "conformance",
-        help="directed RFC 9293 checks and a fuzz budget per target, as a matrix",
-        description="Run a fixed battery of directed checks derived from RFC 9293 (each names "
-        "its section and, where one applies, its Appendix B requirement id) and then a fuzz "
-        "campaign against each target, with the rfc9293 model as the oracle; write the matrix "
-        "(targets x behaviours: conforms / deviates, each deviation with its replayable "
-        "evidence) as Markdown, HTML and JSON.  Exit status: 0 the matrix is written, 1 with "
-        "--strict and a deviation, 2 bad usage or a target that cannot be run (the matrix is "
-        "still written for the others).",
-    )
-    conformance.add_arguments(p_conf)
-    p_conf.set_defaults(func=conformance.cmd_conformance)
+    for name, (module_name, help_text, description) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=description)
+        if only is None or only == name:
+            module = importlib.import_module(f"{__package__}.{module_name}")
+            module.add_arguments(command)
+            command.set_defaults(func=getattr(module, f"cmd_{name}"))
     return parser
 
 
+def _named_command(argv: Sequence[str]) -> str:
+    """The command `argv` names (its first word that is not an option), else ''."""
+    return next((word for word in argv if not word.startswith("-")), "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # Started from a non-interactive shell's background job, SIGINT arrives
+    # ignored; Ctrl-C (and a test's SIGINT) must still stop the run.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(only=_named_command(words)).parse_args(words)
+    problem = validate.number_problem(args) or validate.path_problem(args)
+    if problem is not None:
+        print(f"synack {args.command}: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     exits.install_sigterm()
+    _forked_workers_die_of_sigterm()
+    output.begin(args.command)
+    plain = sys.stdout
+    output.guard_stdout()
+    try:
+        return after_unwritten(_run(args), output.unwritten())
+    finally:
+        sys.stdout = plain
+
+
+_FORK_HOOK: list[bool] = []  # registered once per process
+
+
+def _forked_workers_die_of_sigterm() -> None:
+    """A forked worker (a multiprocessing pool's) gets SIGTERM's default action back.
+
+    A pool's terminate() stops its workers with SIGTERM; with the handler of
+    `exits` inherited, each would raise Terminated mid-job and print a traceback.
+    """
+    if not _FORK_HOOK:
+        os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+        _FORK_HOOK.append(True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's own status, or what an interruption or a failure makes it."""
     try:
         result: int = args.func(args)
     except KeyboardInterrupt as exc:
         print("synack: interrupted", file=sys.stderr)
         return exits.status_of(exc)
     except BrokenPipeError:
+        _silence_stdout()
         return EXIT_OK
-    except Exception as exc:  # an internal error: one line, the traceback kept
-        saved = exits.save_traceback(args.command)
-        where = f"; traceback in {saved}" if saved else ""
-        first = next(iter(str(exc).splitlines()), "")
-        print(
-            f"synack {args.command}: internal error: {type(exc).__name__}: {first}{where}",
-            file=sys.stderr,
-        )
-        return exits.EXIT_INTERNAL
+    except output.StdoutFailed as exc:
+        output.write_failed("standard output", exc)
+        _silence_stdout()
+        return EXIT_USAGE
+    except Exception as exc:
+        return _internal_error(args.command, exc)
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        output.write_failed("standard output", exc)
+        _silence_stdout()
     return result
+
+
+def after_unwritten(result: int, unwritten: Sequence[str]) -> int:
+    """The exit status when some output could not go where it was asked to.
+
+    A verdict (1) stands: it was printed and the report was kept elsewhere.
+    A clean or incomplete run (0, 3) becomes 2: what was asked for is missing.
+    """
+    if unwritten and result in (EXIT_OK, EXIT_INCOMPLETE):
+        return EXIT_USAGE
+    return result
+
+
+def _internal_error(command: str, exc: Exception) -> int:
+    saved = exits.save_traceback(command)
+    where = f"; traceback in {saved}" if saved else ""
+    first = next(iter(str(exc).splitlines()), "")
+    print(
+        f"synack {command}: internal error: {type(exc).__name__}: {first}{where}",
+        file=sys.stderr,
+    )
+    return exits.EXIT_INTERNAL
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush cannot fail too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -32,14 +32,15 @@ from synack.model.system import Side
 from synack.model.types import State
 from synack.properties.catalogue import CATALOGUE
 
-from . import diagrams
+from . import diagrams, exits
 from .counterexample import Exchange
 from .docdata import DOCS_CACHE, Job, Json, Results, jobs_for
 from .endpoint_graph import Transition
 from .output import REPORTS
 from .pages import STYLE, Bullets, Heading, Image, Mermaid, Page, Para, Pre, Table, html, markdown
+from .validate import positive_int
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_USAGE = exits.EXIT_OK, exits.EXIT_USAGE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="result cache (default: %(default)s)",
     )
     parser.add_argument("--no-cache", action="store_true", help="compute everything again")
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
+    parser.add_argument(
+        "--jobs", type=positive_int, default=None, help="worker processes (default: cores)"
+    )
 
 
 def cmd_docs(args: argparse.Namespace) -> int:

@@ -38,8 +38,9 @@ from synack.model import seq as pyseq
 from synack.model.config import Config
 from synack.model.tcb import Tcb
 
-from . import induction, relation, twoends, z3seq
+from . import exits, induction, relation, twoends, z3seq
 from .output import save_latest, write_json
+from .validate import positive_float
 
 CORE_ROW = "endpoint-invariants"
 """The report row of the lemma the transition-relation claims stand on."""
@@ -279,7 +280,8 @@ def claims_for(profile: Profile) -> list[Claim]:
 
 # ------------------------------------------------------------------ command
 
-EXIT_OK, EXIT_REFUTED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_OK, EXIT_USAGE = exits.EXIT_OK, exits.EXIT_USAGE
+EXIT_REFUTED, EXIT_UNKNOWN = exits.EXIT_VERDICT, exits.EXIT_INCOMPLETE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -290,7 +292,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="rfc9293", metavar="P")
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=300.0,
         metavar="SECONDS",
         help="time for each row: a lemma, an invariants lemma, or a claim (300)",
