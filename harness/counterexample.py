@@ -181,7 +181,7 @@ def system_from_json(data: Json) -> System:
 def actions_from_json(steps: Sequence[Json]) -> list[Action]:
     try:
         return [action_from_json(step) for step in steps]
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise ReplayError(f"malformed step: {exc}") from None
 
 

@@ -463,19 +463,38 @@ def _report(
 # ---------------------------------------------------------------- replay
 
 
-def replay_finding(data: dict[str, Any], target_spec: str | None) -> int:
-    """Re-run a saved finding: 1 if the same divergence happens again, 0 if not, 2 on error."""
+def replay_finding(data: dict[str, Any], target_spec: str | None, case: str = "CASE.json") -> int:
+    """Re-run a saved finding: 1 if the same divergence happens again, 0 if not, 2 on error.
+
+    The target named in the file runs only if it is built in (casefile.built_in):
+    an agent: or python: target would run a command or code the file chose.
+    """
+    import shlex
+
+    from . import casefile
+
     try:
+        casefile.check_finding(data)
         saved_target, profile, example = findings.load(data)
+        if target_spec is None and not casefile.built_in(saved_target):
+            again = f"synack replay {shlex.quote(case)} --target {shlex.quote(saved_target)}"
+            raise ValueError(
+                f"{case} names the target {saved_target!r}, which runs a command or code of "
+                f"its choosing; a replay runs such a target only when given on the command "
+                f"line: {again}"
+            )
         spec = parse_target(target_spec or saved_target, profile)
+    except casefile.CaseError as exc:
+        print(f"synack replay: error: {case}: {exc}", file=sys.stderr)
+        return exits.EXIT_USAGE
     except ValueError as exc:
         print(f"synack replay: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.EXIT_USAGE
     try:
         target = open_target(spec, profile)
     except TargetError as exc:
         print(f"synack replay: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.EXIT_USAGE
     try:
         run = run_example(target, example, oracle_config(target, profile))
     finally:
@@ -483,9 +502,9 @@ def replay_finding(data: dict[str, Any], target_spec: str | None) -> int:
     print(findings.chart(run, target.traits.exact_windows))
     if run.divergence is None:
         print(f"\nnot reproduced: {spec} behaved as the {profile.value} specification allows")
-        return EXIT_OK
+        return exits.EXIT_OK
     now = findings.finding_json(run, spec, profile, None, False)["divergence"]
     same = (now["event"], [s["flags"] for s in now["observed"]]) == findings.signature_of(data)
     verdict = "reproduced" if same else "a different divergence"
     print(f"\n{verdict}: {now['summary']}")
-    return EXIT_FINDING
+    return exits.EXIT_VERDICT

@@ -1,48 +1,53 @@
-"""`synack replay CASE.json`: re-run a saved counterexample through the model."""
+"""`synack replay CASE.json`: re-run a saved counterexample or fuzz finding.
+
+The file is data (docs/exit-status.md): it is read with `casefile`, every
+field checked before use, and a fuzz finding runs in the target the file
+names only if that target is built in; any other runs only when given
+with --target.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from synack.properties.catalogue import BY_NAME
 
 from . import findings, fuzzcmd
+from .casefile import CaseError, check_counterexample, read_case
 from .counterexample import ReplayError, actions_from_json, chart, reproduces, run, system_from_json
-
-EXIT_REPRODUCED, EXIT_NOT_REPRODUCED, EXIT_USAGE = 1, 0, 2
+from .exits import EXIT_OK, EXIT_USAGE, EXIT_VERDICT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("case", metavar="CASE.json", help="a counterexample saved by check --out")
+    parser.add_argument(
+        "case", metavar="CASE.json", help="a counterexample (check --out) or a fuzz finding"
+    )
     parser.add_argument(
         "--target",
         default=None,
         help="where to replay it: a check counterexample replays in 'model'; a fuzz finding "
-        "in its own target unless another is named (model, variant:NAME, linux)",
+        "in its own target if that is built in (model, variant:NAME, linux, lwip, gvisor, "
+        "slirp), else only in the target given here",
     )
+
+
+def _error(message: str) -> int:
+    print(f"synack replay: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     try:
-        case = json.loads(Path(args.case).read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        print(f"synack replay: error: cannot read {args.case}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if isinstance(case, dict) and case.get("kind") == findings.KIND:
-        return fuzzcmd.replay_finding(case, args.target)
+        case = read_case(args.case)
+    except CaseError as exc:
+        return _error(str(exc))
+    if case.get("kind") == findings.KIND:
+        return fuzzcmd.replay_finding(case, args.target, args.case)
     if args.target not in (None, "model"):
-        print(
-            f"synack replay: error: a check counterexample replays only in the model, "
-            f"not {args.target!r}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        return _error(f"a check counterexample replays only in the model, not {args.target!r}")
     try:
-        if not isinstance(case, dict) or "steps" not in case or "property" not in case:
-            raise ReplayError("not a synack counterexample (needs 'property' and 'steps')")
+        check_counterexample(case)
         prop = BY_NAME.get(case["property"])
         if prop is None:
             raise ReplayError(f"unknown property {case['property']!r}")
@@ -50,12 +55,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         actions = actions_from_json(case["steps"])
         steps = run(system, actions)
         message = reproduces(system, prop, actions)
-    except ReplayError as exc:
-        print(f"synack replay: error: {args.case}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except (CaseError, ReplayError) as exc:
+        return _error(f"{args.case}: {exc}")
     print(chart(steps))
     if message:
         print(f"\nreproduced: {prop.name} VIOLATED: {message}")
-        return EXIT_REPRODUCED
+        return EXIT_VERDICT
     print(f"\nnot reproduced: {prop.name} holds where the replayed path ends")
-    return EXIT_NOT_REPRODUCED
+    return EXIT_OK
