@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from synack.harness import relation, twoends
+from synack.harness.exits import reset_signals_in_child
 from synack.harness.prove import claims_for
 from synack.model import Profile
+
+from .util import wait_for_output
 
 SYNACK = Path(sys.executable).parent / "synack"
 
@@ -158,14 +161,20 @@ def test_ctrl_c_keeps_the_partial_report(tmp_path: Path) -> None:
         [str(SYNACK), "check", "--scenario", "lifecycle", "--eager-timers", "--json", str(report)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        env={**os.environ, "SYNACK_PROGRESS": "lines"},
+        preexec_fn=reset_signals_in_child,
     )
-    time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "interrupted" in out and "Traceback" not in err
+    assert proc.stderr is not None
+    try:
+        # Interrupt once the exploration is under way, not during start-up imports.
+        early = wait_for_output(proc.stderr, b"synack check: exploring lifecycle", timeout=120)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    errors = (early + err).decode()
+    assert proc.returncode == 130, errors
+    assert "interrupted" in out.decode() and "Traceback" not in errors
     (entry,) = json.loads(report.read_text())["results"]
     assert entry["complete"] is False and entry["states"] > 0
 

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,6 +22,7 @@ from synack.harness import diagrams
 from synack.harness.docdata import Results
 from synack.harness.docsite import figure_5_view
 from synack.harness.endpoint_graph import Transition, explore_endpoint
+from synack.harness.exits import reset_signals_in_child
 from synack.model import Profile, State, Variant
 from synack.model.scenarios import EXPLORATION_CONFIG
 
@@ -443,10 +445,23 @@ def test_hand_written_docs_links_resolve() -> None:
     assert broken == []
 
 
+def _group(pgid: int) -> list[str]:
+    found = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True)
+    return found.stdout.split()
+
+
+def _wait_for_workers(proc: subprocess.Popen[str], timeout: float) -> None:
+    """Until synack's process group holds more than synack itself: its workers run."""
+    deadline = time.monotonic() + timeout
+    while len(_group(proc.pid)) < 2:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"no worker process within {timeout} s (exit status {proc.poll()})")
+        time.sleep(0.05)  # a poll interval, not a guess at how long start-up takes
+
+
 def test_ctrl_c_stops_every_worker_and_caches_nothing_partial(tmp_path: Path) -> None:
     import json
     import signal
-    import time
 
     cache = tmp_path / "cache"
     proc = subprocess.Popen(
@@ -455,14 +470,17 @@ def test_ctrl_c_stops_every_worker_and_caches_nothing_partial(tmp_path: Path) ->
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches
+        preexec_fn=reset_signals_in_child,  # pytest may run with SIGINT ignored
     )
-    time.sleep(6)
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _wait_for_workers(proc, timeout=120)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
-    leftover = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
-    assert leftover.stdout.strip() == ""
+    assert _group(proc.pid) == []
     for entry in cache.glob("*.json") if cache.exists() else ():
         data = json.loads(entry.read_text())
         assert data.get("complete", True) is True

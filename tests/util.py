@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import selectors
 import shutil
 import subprocess
 import sys
+import time
+from typing import IO
 
 import pytest
 
+from synack.harness.exits import reset_signals_in_child
 from synack.model import (
     CloseCall,
     Config,
@@ -145,7 +149,11 @@ def run_synack(
     cwd: str | os.PathLike[str] | None = None,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`synack ARGS` in a child process (this interpreter), its output captured."""
+    """`synack ARGS` in a child process (this interpreter), its output captured.
+
+    The child gets default signal dispositions whatever this process inherited
+    (a background shell starts pytest with SIGINT ignored).
+    """
     return subprocess.run(
         [sys.executable, "-m", "synack.harness.cli", *args],
         capture_output=True,
@@ -153,4 +161,26 @@ def run_synack(
         timeout=timeout,
         cwd=cwd,
         env=env,
+        preexec_fn=reset_signals_in_child,
     )
+
+
+def wait_for_output(stream: IO[bytes], needle: bytes, timeout: float) -> bytes:
+    """Read `stream` (a child's pipe) until `needle` appears; what was read.
+
+    Fails the test if the child closes the pipe or `timeout` seconds pass
+    first: a bounded wait for a readiness signal, never a fixed sleep.
+    """
+    seen = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while needle not in seen:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                pytest.fail(f"no {needle!r} within {timeout} s; got {seen[-500:]!r}")
+            chunk = os.read(stream.fileno(), 65536)
+            if not chunk:
+                pytest.fail(f"the child closed its output before {needle!r}: {seen[-500:]!r}")
+            seen += chunk
+    return seen
