@@ -274,7 +274,7 @@ class Handlers(Endpoint):
         t1 = ite(stop, self.disarm_retransmission(stop, t), t1)
         probe = z3.And(go, z3.Not(has), unsent != 0)
         probe_seg = make_seg(
-            ack_bit=True, seq=t.snd_nxt, ack=t.rcv_nxt, wnd=self.rcv_wnd(t), length=bv(1)
+            ack_bit=True, seq=t.snd_nxt, ack=t.rcv_nxt, wnd=self.wnd_field(t), length=bv(1)
         )
         send = z3.And(go, z3.Or(has, unsent != 0))
         seg = select_seg(probe, probe_seg, front)

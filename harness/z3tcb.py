@@ -43,6 +43,8 @@ RETRY_BITS = 8
 LOOP_BOUND = 2
 """Text segments `transmit` may send in one call; enough when the queued text
 is at most 2 * MSS (the proofs' systems keep it there)."""
+WND_FIELD_MAX = 0xFFFF
+"""The largest SEG.WND (a 16-bit field; the model has no window scaling)."""
 
 S = State
 
@@ -312,8 +314,18 @@ class Endpoint:
     # --- tcb.py
 
     def rcv_wnd(self, t: SymTcb) -> BV:
+        """`Tcb.rcv_wnd`: RCV.WND, the buffer space left (up to 2**30, unclamped)."""
         w = bv(self.cfg.rcv_wnd)
         return z3.If(z3.ULE(t.rcv_buf, w), w - t.rcv_buf, bv(0))
+
+    def wnd_field(self, t: SymTcb) -> BV:
+        """`Tcb.wnd_field`: SEG.WND of every segment we build with a window, RCV.WND
+        clamped to the 16-bit field (no window scaling).  RCV.WND never exceeds the
+        configured buffer, so below 65536 the clamp is the identity and is left out
+        (the proofs' formulas stay as they were)."""
+        if self.cfg.rcv_wnd <= WND_FIELD_MAX:
+            return self.rcv_wnd(t)
+        return umin(self.rcv_wnd(t), bv(WND_FIELD_MAX))
 
     @staticmethod
     def syn_unacked(t: SymTcb) -> B:
@@ -339,13 +351,13 @@ class Endpoint:
     # --- sending.py: segment forms
 
     def ack_segment(self, t: SymTcb) -> SymSeg:
-        return make_seg(ack_bit=True, seq=t.snd_nxt, ack=t.rcv_nxt, wnd=self.rcv_wnd(t))
+        return make_seg(ack_bit=True, seq=t.snd_nxt, ack=t.rcv_nxt, wnd=self.wnd_field(t))
 
     def syn_segment(self, t: SymTcb) -> SymSeg:
-        return make_seg(syn=True, seq=t.iss, wnd=self.rcv_wnd(t))
+        return make_seg(syn=True, seq=t.iss, wnd=self.wnd_field(t))
 
     def syn_ack_segment(self, t: SymTcb) -> SymSeg:
-        return make_seg(syn=True, ack_bit=True, seq=t.iss, ack=t.rcv_nxt, wnd=self.rcv_wnd(t))
+        return make_seg(syn=True, ack_bit=True, seq=t.iss, ack=t.rcv_nxt, wnd=self.wnd_field(t))
 
     @staticmethod
     def reset_for(seg: SymSeg) -> SymSeg:
@@ -409,14 +421,14 @@ class Endpoint:
                 self.domain.append(z3.Not(going))
                 break
             seg = make_seg(
-                ack_bit=True, seq=t.snd_nxt, ack=t.rcv_nxt, wnd=self.rcv_wnd(t), length=size
+                ack_bit=True, seq=t.snd_nxt, ack=t.rcv_nxt, wnd=self.wnd_field(t), length=size
             )
             self.out.emit(going, seg)
             t = ite(going, replace(t, snd_nxt=t.snd_nxt + size), t)
             sent = z3.Or(sent, going)
         unsent_left = self.unsent(t) != 0
         fin_now = z3.And(pc, t.fin_queued, z3.Not(t.fin_sent), z3.Not(unsent_left))
-        fin = make_seg(ack_bit=True, fin=True, seq=t.snd_nxt, ack=t.rcv_nxt, wnd=self.rcv_wnd(t))
+        fin = make_seg(ack_bit=True, fin=True, seq=t.snd_nxt, ack=t.rcv_nxt, wnd=self.wnd_field(t))
         self.out.emit(fin_now, fin)
         t = ite(fin_now, replace(t, snd_nxt=t.snd_nxt + 1, fin_sent=z3.BoolVal(True)), t)
         sent = z3.Or(sent, fin_now)
@@ -438,11 +450,11 @@ class Endpoint:
             fin=fin_behind,
             seq=t.snd_una,
             ack=t.rcv_nxt,
-            wnd=self.rcv_wnd(t),
+            wnd=self.wnd_field(t),
             length=length,
         )
         fin = make_seg(
-            ack_bit=True, fin=True, seq=t.snd_nxt - 1, ack=t.rcv_nxt, wnd=self.rcv_wnd(t)
+            ack_bit=True, fin=True, seq=t.snd_nxt - 1, ack=t.rcv_nxt, wnd=self.wnd_field(t)
         )
         has_syn = self.syn_unacked(t)
         has_text = flight != 0
