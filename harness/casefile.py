@@ -97,9 +97,9 @@ _NAMES = {
 
 
 def _kind(value: object) -> str:
-    return {bool: "boolean", int: "number", float: "number", str: "string"}.get(
-        type(value), "array" if isinstance(value, list) else "object"
-    )
+    """The JSON name of `value`'s type."""
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
+    return "null" if value is None else names.get(type(value), "object")
 
 
 def _is(value: object, kinds: tuple[type, ...]) -> bool:
@@ -120,13 +120,20 @@ def field(obj: Json, key: str, where: str, *kinds: type, optional: bool = False)
     value = obj[key]
     if not _is(value, kinds):
         wanted = " or ".join(_NAMES[k] for k in kinds)
-        raise CaseError(f"{name}: expected {wanted}, not {_kind(value)} {_short(value)}")
+        raise CaseError(f"{name}: expected {wanted}, not {_short(value)}")
     if isinstance(value, str) and len(value) > MAX_TEXT:
         raise CaseError(f"{name}: more than {MAX_TEXT} characters")
     return value
 
 
 def _short(value: object) -> str:
+    """`value` as JSON in at most 40 characters, after its type ("null" alone)."""
+    if value is None:
+        return "null"
+    return f"{_kind(value)} {_clip(value)}"
+
+
+def _clip(value: object) -> str:
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -155,13 +162,13 @@ def items(
 
 def obj(value: object, where: str) -> Json:
     if not isinstance(value, dict):
-        raise CaseError(f"{where}: expected an object, not {_kind(value)} {_short(value)}")
+        raise CaseError(f"{where}: expected an object, not {_short(value)}")
     return value
 
 
 def text(value: object, where: str) -> None:
     if not isinstance(value, str) or len(value) > MAX_TEXT:
-        raise CaseError(f"{where}: expected text, not {_kind(value)} {_short(value)}")
+        raise CaseError(f"{where}: expected text, not {_short(value)}")
 
 
 def segment(value: object, where: str, payload: int = MAX_PAYLOAD) -> None:
@@ -185,7 +192,7 @@ def check_step(value: object, where: str) -> None:
     step = obj(value, where)
     kind = field(step, "kind", where, str)
     if kind not in STEP_KINDS:
-        raise CaseError(f"{where}.kind: {_short(kind)} is none of {', '.join(STEP_KINDS)}")
+        raise CaseError(f"{where}.kind: {_clip(kind)} is none of {', '.join(STEP_KINDS)}")
     field(step, "actor", where, str, optional=kind not in ("call", "timeout"))
     if kind == "timeout":
         field(step, "timer", where, str)
@@ -237,7 +244,7 @@ def action(value: object, where: str) -> None:
         field(data, "call", where, str)
         number(data, "size", where, 0, MAX_CALL_SIZE)
     elif do != "wait":
-        raise CaseError(f"{where}.do: {_short(do)} is none of inject, call, wait")
+        raise CaseError(f"{where}.do: {_clip(do)} is none of inject, call, wait")
 
 
 def example(value: object, where: str) -> None:
