@@ -231,11 +231,10 @@ class AgentTarget:
                 raise self._broken(f"a line longer than {MAX_LINE} bytes: {shown(self.buffer)}")
             left = deadline - time.monotonic()
             if left <= 0:
-                busy = select.select([self.packets], [], [], 0)[0]
-                sending = " (but sent packets)" if busy else ""
                 self.broken = True
+                flood = f" (while it sent over {MAX_PACKETS} packets)" if self._flooding() else ""
                 raise TargetError(
-                    f"agent said nothing for {timeout:g} s{sending}{self._last_stderr()}"
+                    f"agent said nothing for {timeout:g} s{flood}{self._last_stderr()}"
                 )
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
@@ -248,6 +247,14 @@ class AgentTarget:
         if len(line) > MAX_LINE:
             raise self._broken(f"a line longer than {MAX_LINE} bytes: {shown(line)}")
         return line.decode(errors="replace").removesuffix("\r")
+
+    def _flooding(self) -> bool:
+        """Whether more than MAX_PACKETS packets are waiting (read: the target is done for)."""
+        for _ in range(MAX_PACKETS + 1):
+            if not select.select([self.packets], [], [], 0)[0]:
+                return False
+            self.packets.recv(65536)
+        return True
 
     def _send(self, command: str) -> None:
         """Write one command line, within REPLY_TIMEOUT (an agent may stop reading)."""

@@ -28,6 +28,7 @@ Faults (N counts commands, 1 is the first after the hello):
     long-line-after N  at command N+1, a line of 1 MiB
     events-after N     at command N+1, event lines without end
     flood-after N      from command N+1 on, the next packet is sent again without end
+    flood-reply-after N  the same, but the flood starts while a command is answered
     malformed-after N  from command N+1 on, every packet has a wrong TCP checksum
     ignore-eof         ignores SIGTERM, SIGINT, `quit` and the end of its input
 """
@@ -51,7 +52,7 @@ from synack.model.config import Profile
 FAULTS = (
     "none", "hang-hello", "hang-after", "hang-at-rst", "exit-after", "exit-random",
     "garbage-after", "wrong-after", "number-after", "long-line-after", "events-after",
-    "flood-after", "malformed-after", "ignore-eof",
+    "flood-after", "flood-reply-after", "malformed-after", "ignore-eof",
 )  # fmt: skip
 
 
@@ -88,7 +89,7 @@ class Packets:
         if self.malformed:
             raw = raw[:36] + bytes([raw[36] ^ 0xFF]) + raw[37:]  # the TCP checksum
         self.sock.send(raw)
-        while self.flood and not self.in_command:
+        while self.flood and self.in_command == (self.args.fault == "flood-reply-after"):
             self.sock.send(raw)  # blocks while synack does not read
 
 
@@ -123,7 +124,7 @@ def reply_for(args: argparse.Namespace, packets: Packets, count: int, reply: str
     if fault == "events-after":
         while True:
             print(f"event the stack has a lot to say ({count})", flush=True)
-    packets.flood = fault == "flood-after"
+    packets.flood = fault in ("flood-after", "flood-reply-after")
     packets.malformed = fault == "malformed-after"
     return reply
 

@@ -113,7 +113,8 @@ BREAKDOWNS = [
     #  whether a finding was made before the breakdown, and so must be saved)
     ("hang-at-hello", ["hang-hello"], [], {"SYNACK_AGENT_HELLO_TIMEOUT": "2"},
      "agent said nothing for 2 s", False),
-    ("hang-mid-example", ["hang-after", "30"], [], {}, "agent said nothing for 2 s", False),
+    # issue 16: a silent pass (exit 0, "0 findings") before the fix, hypothesis swallowing it
+    ("hang-mid-example", ["hang-after", "50"], [], {}, "agent said nothing for 2 s", False),
     ("hang-while-shrinking", ["--drop-resets", "hang-at-rst", "2"], [], {},
      "agent said nothing for 2 s", True),
     ("hang-on-final-replay", ["--drop-resets", "hang-at-rst", "2"], ["--shrink-time", "0"], {},
@@ -128,6 +129,8 @@ BREAKDOWNS = [
      False),
     ("event-flood", ["events-after", "20"], [], {}, "more than 64 event lines", False),
     ("packet-flood", ["flood-after", "20"], [], {}, "more than 256 packets in one step", False),
+    ("packet-flood-instead-of-a-reply", ["flood-reply-after", "20"], [], {},
+     "agent said nothing for 2 s (while it sent over 256 packets)", False),
     ("malformed-packets", ["malformed-after", "20"], [], {},
      "a malformed packet (TCP checksum", False),
     ("exit-mid-example", ["exit-after", "40"], [], {},
