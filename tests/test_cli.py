@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from synack.harness.cli import COMMANDS, after_unwritten
+from synack.harness.exits import reset_signals_in_child
 from synack.model.config import Profile, Variant
 from synack.model.scenarios import SCENARIOS
 
-from .util import REQUIRED_SCENARIOS
+from .util import REQUIRED_SCENARIOS, wait_for_output
 
 
 def synack(*args: str) -> subprocess.CompletedProcess[str]:
@@ -57,3 +61,56 @@ def test_bad_usage_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
     assert result.stdout == ""
     assert result.stderr.startswith("synack: error:")
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_help_states_the_exit_status_contract() -> None:
+    text = " ".join(synack("--help").stdout.split())
+    for status in ("0 all good", "1 a verdict", "2 bad usage", "3 unknown", "4 an internal"):
+        assert status in text
+    assert "130 / 143" in text
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_each_command_states_its_exit_statuses_in_the_same_words(command: str) -> None:
+    result = synack(command, "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "Exit status: 0 " in text and "2 bad usage" in text
+    assert "4 an internal error; 130 / 143 interrupted" in text and "See synack --help" in text
+
+
+@pytest.mark.parametrize(
+    ("unwritten", "status", "expected"),
+    [((), 0, 0), (("x.json",), 0, 2), (("x.json",), 3, 2), (("x.json",), 1, 1), (("-",), 130, 130)],
+)
+def test_a_report_that_could_not_be_written_turns_only_a_clean_run_into_2(
+    unwritten: tuple[str, ...], status: int, expected: int
+) -> None:
+    assert after_unwritten(status, unwritten) == expected
+
+
+def test_ctrl_c_works_when_synack_starts_with_sigint_ignored(tmp_path: Path) -> None:
+    """As from a non-interactive shell's background job: SIGINT arrives ignored."""
+
+    def ignore_sigint() -> None:
+        reset_signals_in_child()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    exe = Path(sys.executable).parent / "synack"
+    proc = subprocess.Popen(
+        [str(exe), "check", "--scenario", "lifecycle", "--eager-timers"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env={**os.environ, "SYNACK_PROGRESS": "lines"},
+        preexec_fn=ignore_sigint,
+    )
+    assert proc.stderr is not None
+    try:
+        wait_for_output(proc.stderr, b"synack check: exploring lifecycle", timeout=120)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert b"interrupted" in out and b"Traceback" not in err
