@@ -92,7 +92,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run hypothesis-generated adversarial segment sequences against a target "
         "with the model in lockstep as the oracle; every divergence is shrunk, re-run and saved "
         "in --out as JSON (replayable), pcap and a sequence chart.  "
-        + _status("no finding", "findings", None, "or a target that breaks down"),
+        + _status("no finding", "findings", None, ", set-up or a target that breaks down"),
     ),
     "replay": (
         "replay",
