@@ -57,12 +57,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _status(ok: str, verdict: str | None, incomplete: str | None, usage: str = "or set-up") -> str:
+def _status(ok: str, verdict: str | None, incomplete: str | None, usage: str = " or set-up") -> str:
     """A subcommand's exit statuses, in the words of the common contract (exits)."""
     parts = [f"0 {ok}"]
     if verdict:
         parts.append(f"1 {verdict}")
-    parts.append(f"2 bad usage {usage}")
+    parts.append(f"2 bad usage{usage}")
     if incomplete:
         parts.append(f"3 {incomplete}")
     parts += ["4 an internal error", "130 / 143 interrupted (SIGINT / SIGTERM)"]
@@ -106,7 +106,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
             "not reproduced",
             "reproduced",
             None,
-            "or a case that is unreadable, malformed, beyond synack's bounds or does not fit "
+            " or a case that is unreadable, malformed, beyond synack's bounds or does not fit "
             "its system",
         ),
     ),
@@ -118,7 +118,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "default scenario's explored graph, the property catalogue with each property's "
         "status per scenario and profile and every broken variant's counterexample, and the "
         "latest reports.  Results are cached by a fingerprint of synack's source.  "
-        + _status("written", None, None, "or set-up (Graphviz missing, unwritable --out)"),
+        + _status("written", None, None, " or set-up (Graphviz missing, unwritable --out)"),
     ),
     "conformance": (
         "conformance",
@@ -132,7 +132,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
             "the matrix is written",
             "--strict and a deviation",
             None,
-            "or a target that cannot be run (the matrix is still written for the others)",
+            " or a target that cannot be run (the matrix is still written for the others)",
         ),
     ),
 }
