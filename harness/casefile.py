@@ -55,7 +55,7 @@ def read_case(name: str) -> Json:
     """The JSON object in file `name`; raises CaseError with a one-line reason."""
     path = Path(name)
     if path.is_dir():
-        raise CaseError(f"{name} is a folder, not a replay file")
+        raise CaseError(f"{name} is a directory, not a replay file")
     try:
         with path.open("rb") as stream:
             raw = stream.read(MAX_CASE_BYTES + 1)

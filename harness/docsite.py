@@ -38,7 +38,6 @@ from .docdata import DOCS_CACHE, Job, Json, Results, jobs_for
 from .endpoint_graph import Transition
 from .output import REPORTS
 from .pages import STYLE, Bullets, Heading, Image, Mermaid, Page, Para, Pre, Table, html, markdown
-from .validate import positive_int
 
 EXIT_OK, EXIT_USAGE = exits.EXIT_OK, exits.EXIT_USAGE
 
@@ -68,9 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="result cache (default: %(default)s)",
     )
     parser.add_argument("--no-cache", action="store_true", help="compute everything again")
-    parser.add_argument(
-        "--jobs", type=positive_int, default=None, help="worker processes (default: cores)"
-    )
+    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
 
 
 def cmd_docs(args: argparse.Namespace) -> int:

@@ -91,7 +91,7 @@ def output_file_problem(name: str) -> str | None:
         return None
     path = Path(name)
     if path.is_dir():
-        return f"{name} is a folder, not a file"
+        return f"{name} is a directory, not a file"
     if path.exists():
         try:
             with path.open("a"):  # append mode: the file's content is left alone
@@ -109,12 +109,12 @@ def output_dir_problem(name: str) -> str | None:
     """Why the folder `name` cannot be created or written into, or None."""
     path = Path(name)
     if path.exists() and not path.is_dir():
-        return f"{name} exists and is not a folder"
+        return f"{name} exists and is not a directory"
     if path.is_dir():
         return _probe(path)
     ancestor = _existing_ancestor(path)
     if not ancestor.is_dir():
-        return f"cannot create {name}: {ancestor} is not a folder"
+        return f"cannot create {name}: {ancestor} is not a directory"
     return _probe(ancestor)
 
 
@@ -122,7 +122,7 @@ def input_dir_problem(name: str) -> str | None:
     """Why `name` is no folder to read from (a missing one is fine: nothing to read)."""
     path = Path(name)
     if path.exists() and not path.is_dir():
-        return f"{name} is not a folder"
+        return f"{name} is not a directory"
     return None
 
 
