@@ -16,7 +16,9 @@ line and `MAX_PACKETS` packets per step.  An agent that exits, hangs,
 floods, or says anything outside the contract (a reply that is not one of
 the command's replies, a malformed packet) is a `TargetError`: one line
 naming the offending line or packet, with the last line it wrote on
-stderr.  The agent runs in its own process group, is killed with it when
+stderr.  A stack that sent less than the oracle expected is asked `ping`
+first (any reply line will do, `error` too): a hung agent must not pass
+for a stack that sends nothing.  The agent runs in its own process group, is killed with it when
 the target closes, and dies with synack even after a SIGKILL
 (harness/children.py).  `SYNACK_AGENT_HELLO_TIMEOUT` and
 `SYNACK_AGENT_REPLY_TIMEOUT` override the 20 s the hello may take and the
@@ -81,6 +83,7 @@ REPLIES: dict[str, tuple[str, str]] = {
     "close": (rf"ok|{_ERRNO}", "ok"),
     "abort": (rf"ok|{_ERRNO}", "ok"),
     "wait": (r"ok", "ok"),
+    "ping": (r"ok|error.*", "ok, or error for a command it does not know"),
 }
 """What each command may be answered with (docs/agent-protocol.md)."""
 
@@ -289,7 +292,7 @@ class AgentTarget:
             if line.startswith("event "):
                 self.notes.append(line[:200])
                 continue
-            if line.startswith("error"):
+            if line.startswith("error") and verb != "ping":
                 raise TargetError(f"agent refused {verb!r}: {shown(line)}{self._last_stderr()}")
             pattern, words = REPLIES[verb]
             if not re.fullmatch(pattern, line):
@@ -401,6 +404,11 @@ class AgentTarget:
             segments.append(pkt.segment)
             wanted = len(segments) < expect and not real_wait
             deadline = time.monotonic() + (PACKET_TIMEOUT if wanted else SETTLE)
+        if len(segments) < expect or (real_wait and not segments):
+            # A hung agent looks like a stack that sends nothing: before that counts as
+            # the stack's doing, the agent must answer a line (any v1 agent does: `ok`,
+            # or `error` for a command it does not know).
+            self._ask("ping")
         self.waiting = False
         self._accept()
         if self.recv_pending:
