@@ -29,11 +29,15 @@ from hypothesis import strategies as st
 
 from synack.harness import casefile
 from synack.harness.conformance import CHECKS
+from synack.harness.counterexample import run, step_to_json, system_to_json
 from synack.harness.exits import reset_signals_in_child
+from synack.harness.explore import Limits, explore
 from synack.harness.fuzz import action_to_json, draw_action, example_to_json
 from synack.harness.fuzzing import MAX_ACTIONS
 from synack.harness.oracle import EVENT_CLASSES
 from synack.model import State
+from synack.model.scenarios import get as get_scenario
+from synack.properties.catalogue import CATALOGUE, Expect, Property
 
 SYNACK = Path(sys.executable).parent / "synack"
 TIMEOUT = 60.0
@@ -449,3 +453,27 @@ def test_the_bounds_hold_for_every_drawn_action(
 ) -> None:
     action, _ = draw_action(data.draw, state, waits, rare_waits=False, steer=EVENT_CLASSES)
     casefile.action(action_to_json(action), "drawn")
+
+
+VIOLATIONS = [
+    (prop, expect)
+    for prop in CATALOGUE
+    for expect in prop.violated_by
+    if expect.scenario != "reuse"
+]
+"""Every variant's counterexample (reuse's takes ten seconds to find: left out)."""
+
+
+@pytest.mark.parametrize(
+    ("prop", "expect"), VIOLATIONS, ids=[f"{p.name}-{e.variant.value}" for p, e in VIOLATIONS]
+)
+def test_the_bounds_hold_for_every_counterexample_check_writes(
+    prop: Property, expect: Expect
+) -> None:
+    system = get_scenario(expect.scenario).build(expect.profile, expect.variant)
+    limits = Limits(max_memory=Limits.default_memory(), first_violation=True)
+    violation = explore(system, (prop,), limits).violations[prop.name]
+    header = system_to_json(system, expect.scenario, expect.profile, expect.variant)
+    steps = [step_to_json(step) for step in run(system, violation.path)]
+    case = {**header, "property": prop.name, "steps": steps}
+    casefile.check_counterexample(json.loads(json.dumps(case)))
