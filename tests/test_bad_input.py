@@ -67,9 +67,9 @@ FINDING: dict[str, Any] = {
 
 
 def _with(base: dict[str, Any], *path_and_value: Any) -> dict[str, Any]:
-    """A deep copy of `base` with the value at the key path replaced (None deletes)."""
+    """A deep copy of `base` with the value at the key path replaced (_DELETE deletes)."""
     *path, value = path_and_value
-    data = json.loads(json.dumps(base))
+    data: dict[str, Any] = json.loads(json.dumps(base))
     here = data
     for key in path[:-1]:
         here = here[key]
