@@ -497,13 +497,16 @@ def replay_finding(data: dict[str, Any], target_spec: str | None, case: str = "C
         return exits.EXIT_USAGE
     try:
         run = run_example(target, example, oracle_config(target, profile))
+    except TargetError as exc:
+        print(f"synack replay: error: the target failed: {exc}", file=sys.stderr)
+        return exits.EXIT_USAGE
     finally:
         target.close()
     print(findings.chart(run, target.traits.exact_windows))
     if run.divergence is None:
         print(f"\nnot reproduced: {spec} behaved as the {profile.value} specification allows")
         return exits.EXIT_OK
-    now = findings.finding_json(run, spec, profile, None, False)["divergence"]
+    now = findings.finding_json(run, spec, profile, None, False, target.traits)["divergence"]
     same = (now["event"], [s["flags"] for s in now["observed"]]) == findings.signature_of(data)
     verdict = "reproduced" if same else "a different divergence"
     print(f"\n{verdict}: {now['summary']}")

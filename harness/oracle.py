@@ -256,7 +256,10 @@ class Oracle:
                 for tcb in sorted(self.candidates, key=_order)
                 for p in self._paths(tcb, event, syn_seq, waited=False, firings=False)
             )
-            return Divergence(observed, expected, self.states()), frozenset()
+            return (
+                Divergence(observed, expected, self.states(), self.traits.user_outputs),
+                frozenset(),
+            )
         if len(survivors) > MAX_CANDIDATES:
             survivors = set(sorted(survivors, key=_order)[:MAX_CANDIDATES])
         self.candidates = frozenset(survivors)

@@ -41,7 +41,15 @@ def test_seeded_bug_in_own_stack_is_found_and_replays(tmp_path: Path) -> None:
     assert any("RST" in json.dumps(f["divergence"]) for f in findings)
     case = next((tmp_path / "out").glob("*.json"))
     replay = subprocess.run(
-        [sys.executable, "-m", "synack.harness.cli", "replay", str(case)],
+        [
+            sys.executable,
+            "-m",
+            "synack.harness.cli",
+            "replay",
+            str(case),
+            "--target",
+            "python:tests.own_stack:drops_resets",
+        ],  # fmt: skip
         capture_output=True,
         text=True,
         timeout=120,
@@ -58,7 +66,7 @@ def test_seeded_bug_in_own_stack_is_found_and_replays(tmp_path: Path) -> None:
         ("python:tests.own_stack", "python:MODULE:FACTORY"),
         ("python:tests.own_stack:Observation", "returned no Target"),
         # a target that breaks down mid-campaign: one line, exit 2 (no finding)
-        ("python:tests.own_stack:DropsResets", "start() raised AttributeError"),
+        ("python:tests.own_stack:DropsResets", "() raised AttributeError"),
     ],
 )
 def test_bad_python_targets_are_one_line_errors(tmp_path: Path, target: str, message: str) -> None:

@@ -89,7 +89,9 @@ def test_a_stack_whose_resets_are_dropped_is_caught(tmp_path: Path) -> None:
     seeded = [f for f in data["findings"] if _expected_rst(f) and f["reproduced"] == "3/3"]
     assert seeded, [f["divergence"]["summary"] for f in data["findings"]]
     case = Path(seeded[0]["files"][0])
-    again = synack("replay", str(case))
+    refused = synack("replay", str(case))  # a file naming an agent never runs it
+    assert refused.returncode == 2 and wrapped in refused.stderr, refused.stderr
+    again = synack("replay", str(case), "--target", wrapped)
     assert again.returncode == 1, again.stdout + again.stderr
     # the unwrapped stack sends the RST: the finding is the seeded bug, not lwIP's own
     plain = synack("replay", str(case), "--target", "lwip")
