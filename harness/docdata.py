@@ -191,6 +191,7 @@ def _keyed_job(job: Job) -> tuple[Job, Json]:
 
 def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _finished(result: Exploration) -> Exploration:
@@ -290,10 +291,18 @@ class Results:
             return results
         # Workers ignore Ctrl-C; the parent stops them all at once (terminate),
         # so an interrupted run caches nothing partial.
-        pool = multiprocessing.get_context("fork").Pool(
-            min(self.workers, len(missing)), initializer=_ignore_sigint
-        )
+        # SIGINT stays blocked while the workers fork, so that none is born between
+        # fork and its initializer with the parent's handler (a traceback per worker).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
+            pool = multiprocessing.get_context("fork").Pool(
+                min(self.workers, len(missing)), initializer=_ignore_sigint
+            )
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             for job, data in pool.imap_unordered(_keyed_job, missing):
                 results[job] = self._finish(job, data, done)
         except BaseException:

@@ -256,11 +256,7 @@ def _cli_page(site: Site) -> None:
     parser = build_parser()
     page = site.page("cli", "Command line reference")
     page.add(
-        Para(
-            "Generated from synack's argument parser. Exit status everywhere: 0 all good, "
-            "1 a property violated or a finding, 2 bad usage or set-up (one line, no "
-            "traceback), 3 unknown (prove: a time limit; check: a state/time/memory limit)."
-        ),
+        Para(f"Generated from synack's argument parser. {exits.CONTRACT}"),
         Pre(_help(parser)),
     )
     for action in parser._subparsers._group_actions if parser._subparsers else ():
