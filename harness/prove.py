@@ -41,6 +41,7 @@ from synack.model.tcb import Tcb
 from . import exits, induction, relation, twoends, z3seq
 from .output import save_latest, write_json
 from .validate import positive_float
+from .z3tcb import UnencodedConfig, check_encoded
 
 CORE_ROW = "endpoint-invariants"
 """The report row of the lemma the transition-relation claims stand on."""
@@ -334,8 +335,13 @@ def cmd_prove(args: argparse.Namespace) -> int:
         return usage("--timeout must be a positive number of seconds")
     to_stdout = args.json == "-"
     console = Console(stderr=to_stdout, highlight=False)
-    results = [check(claim, int(args.timeout * 1000)) for claim in claims]
     cfg = relation.PROOF_CONFIG.with_(profile=profile, variant=variant)
+    if relation_claims or pair_claims:
+        try:
+            check_encoded(cfg)  # refused, rather than proved about another configuration
+        except UnencodedConfig as error:
+            return usage(str(error))
+    results = [check(claim, int(args.timeout * 1000)) for claim in claims]
     rows: list[Row] = [
         Row(r.claim.name, r.verdict, r.seconds, r.claim.source, r.reason, r.counterexample, [])
         for r in results

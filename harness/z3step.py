@@ -107,10 +107,9 @@ class StepResult:
 
 
 def step(cfg: Config, tcb: SymTcb, event: SymEvent) -> StepResult:
-    """`model.step` for one event kind, over a symbolic TCB."""
-    for name in ("syn_retries", "synack_retries", "retries"):
-        if getattr(cfg, name) >= 1 << (RETRY_BITS - 1):
-            raise ValueError(f"z3 encoding: {name} must be below {1 << (RETRY_BITS - 1)}")
+    """`model.step` for one event kind, over a symbolic TCB.
+
+    Raises `z3tcb.UnencodedConfig` for a configuration the encoding does not cover."""
     h = Handlers(cfg)
     kind = event.kind
     if kind is OpenCall:
@@ -833,12 +832,15 @@ def evaluate_concrete(
     )
 
 
+OUTSIDE_DOMAIN = "outside the encoding's domain (transmit loop bound)"
+
+
 def disagreement(tcb: Tcb, event: Event) -> str | None:
     """None if the encoding computes exactly `model.step`'s successor, else how not."""
     after, outputs = model_step(tcb, event)
     sym_tcb, sym_outs, inside = evaluate_concrete(tcb, event)
     if not inside:
-        return "outside the encoding's domain (transmit loop bound)"
+        return OUTSIDE_DOMAIN
     expected_tcb, expected_outs = project_tcb(after), project_outputs(outputs)
     diffs = [
         f"{name}: model {expected_tcb[name]!r}, z3 {sym_tcb[name]!r}"

@@ -15,6 +15,9 @@ Two abstractions, both checked by the fidelity test:
   The result carries `domain`, the condition that the unrolling was
   enough; a proof must show that its transitions stay inside it.
 
+`check_encoded(cfg)` refuses (`UnencodedConfig`) every configuration the
+encoding does not cover, rather than build the relation of another one.
+
 Branches are merged with `ite` over whole TCBs.  Outputs are collected
 in program order, each with the path condition under which it happens,
 so the outputs of one concrete run are those whose guard is true.
@@ -30,7 +33,7 @@ from typing import Any
 import z3
 
 from synack.model import Deliver, Emit, Flags, Output, Segment, Signal, State, Tcb, TimerKind
-from synack.model.config import Config
+from synack.model.config import DEFAULT_CONFIG, PROFILE_RULES, Config, Variant
 from synack.model.sending import SENDING_STATES
 from synack.model.types import SYNCHRONIZED, Reply, TimerCancel, TimerSet
 
@@ -47,6 +50,105 @@ WND_FIELD_MAX = 0xFFFF
 """The largest SEG.WND (a 16-bit field; the model has no window scaling)."""
 
 S = State
+
+# ------------------------------------------------- what is encoded
+
+ENCODED_FIELDS = frozenset(
+    {
+        "profile",  # through its rules: ENCODED_RULES
+        "variant",  # ENCODED_VARIANTS
+        "syn_retries",
+        "synack_retries",
+        "retries",
+        "rcv_wnd",
+        "mss",
+        "user_timeout",
+        "listener_kept",
+        "header_prediction",
+        "disabled",  # through `Config.rule`
+    }
+)
+"""The `Config` fields the encoding reads; any other field must keep its default."""
+ENCODED_RULES = frozenset(
+    {
+        "abort-rst-ack",
+        "abort-unread-resets",
+        "closing-text-step",
+        "data-after-fin-resets",
+        "fin-received-ignores",
+        "flagless-dropped",
+        "header-prediction",
+        "header-syn",
+        "listen-syn-fin",
+        "old-ack-challenge",
+        "request-socket",
+        "reset-at-fin",
+        "retransmit-collapse",
+        "retransmitted-syn",
+        "rst-challenge",
+        "simultaneous-ack-of-nothing",
+        "simultaneous-synack",
+        "syn-challenge",
+        "syn-sent-refused",
+        "synack-no-text",
+        "tcp-sequence",
+        "tcp-sequence-queue",
+        "time-wait-rst-ignored",
+        "time-wait-syn",
+        "timewait-socket",
+    }
+)
+"""The profile rules the encoding consults (`self.cfg.rule(...)`), each at its model site."""
+ENCODED_VARIANTS = frozenset(
+    {
+        Variant.TWO_WAY_HANDSHAKE,
+        Variant.NO_TIME_WAIT,
+        Variant.UNCHECKED_SYNACK,
+        Variant.EARLY_CLOSE,
+        Variant.NO_HALF_CLOSE,
+        Variant.NO_GIVE_UP,
+    }
+)
+MAX_ENCODED_WND = 1 << 30
+"""The largest `rcv_wnd`: windows stay far below 2**31, where 32-bit sequence
+comparisons of the window's ends stay unambiguous."""
+MAX_ENCODED_MSS = (1 << 32) - 1
+"""Segment lengths are 32-bit bit-vectors."""
+MAX_ENCODED_RETRIES = (1 << (RETRY_BITS - 1)) - 1
+"""The retry counter is RETRY_BITS wide; counting up to the limit must not wrap."""
+
+
+class UnencodedConfig(ValueError):
+    """A configuration the z3 encoding does not cover: a proof about it would be a proof
+    about some other configuration.  `field` and `value` name what is not covered."""
+
+    def __init__(self, field: str, value: object, why: str) -> None:
+        self.field = field
+        self.value = value
+        shown = value.value if isinstance(value, Enum) else value
+        super().__init__(f"the z3 encoding does not cover {field}={shown!r}: {why}")
+
+
+def check_encoded(cfg: Config) -> None:
+    """Raise `UnencodedConfig` unless the encoding covers `cfg` exactly."""
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name not in ENCODED_FIELDS and value != getattr(DEFAULT_CONFIG, f.name):
+            raise UnencodedConfig(f.name, value, "the encoding does not read this field")
+    if cfg.variant is not None and cfg.variant not in ENCODED_VARIANTS:
+        raise UnencodedConfig("variant", cfg.variant, "the variant is not encoded")
+    known = sorted({r.id for rules in PROFILE_RULES.values() for r in rules})
+    missing = [rule for rule in known if cfg.rule(rule) and rule not in ENCODED_RULES]
+    if missing:
+        raise UnencodedConfig("profile", cfg.profile, f"its rule {missing[0]!r} is not encoded")
+    for name in ("syn_retries", "synack_retries", "retries"):
+        value = getattr(cfg, name)
+        if not 0 <= value <= MAX_ENCODED_RETRIES:
+            raise UnencodedConfig(name, value, f"retry counts are at most {MAX_ENCODED_RETRIES}")
+    if not 0 <= cfg.rcv_wnd <= MAX_ENCODED_WND:
+        raise UnencodedConfig("rcv_wnd", cfg.rcv_wnd, f"windows are at most {MAX_ENCODED_WND}")
+    if not 1 <= cfg.mss <= MAX_ENCODED_MSS:
+        raise UnencodedConfig("mss", cfg.mss, f"lengths are 32-bit (at most {MAX_ENCODED_MSS})")
 
 
 def bv(value: int, bits: int = 32) -> BV:
@@ -307,6 +409,7 @@ class Endpoint:
     """The relation for one configuration; `pc` threads the path condition."""
 
     def __init__(self, cfg: Config) -> None:
+        check_encoded(cfg)
         self.cfg = cfg
         self.out = Outs()
         self.domain: list[B] = []

@@ -5,19 +5,22 @@ the z3 functions are evaluated on concrete values (hypothesis, with values
 near the 2**32 wrap) and must agree with model/seq.py and, for the RST
 decision, with the real `step`.  Each lemma is proved, and false claims
 (the other profile's RST rule, completeness without the length bound) are
-refuted with counterexamples the Python model confirms.
+refuted with counterexamples the Python model confirms.  `synack prove`
+refuses, in one line, a configuration the z3 encoding does not cover.
 """
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import z3
 from hypothesis import given
 from hypothesis import strategies as st
 
-from synack.harness import z3seq
+from synack.harness import prove, relation, z3seq
 from synack.harness.prove import (
     BY_NAME,
     CLAIMS,
@@ -35,8 +38,22 @@ from synack.harness.prove import (
     check,
     claims_for,
 )
-from synack.model import Profile
+from synack.harness.z3tcb import check_encoded
+from synack.model import Config, Profile, Variant
 from synack.model import seq as pyseq
+
+
+class _Stop(Exception):
+    """Raised where `synack prove` would start its solvers."""
+
+
+class _NoWorkers:
+    def __enter__(self) -> None:
+        raise _Stop
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
 
 EDGE = st.sampled_from([0, 1, 2, (1 << 31) - 1, 1 << 31, (1 << 32) - 2, (1 << 32) - 1])
 u32 = st.integers(0, (1 << 32) - 1) | EDGE
@@ -149,3 +166,47 @@ def test_a_counterexample_the_model_does_not_confirm_is_not_reported_as_refuted(
     )
     result = check(lying)
     assert result.verdict is Verdict.UNKNOWN and "spurious" in result.reason
+
+
+def _prove(*words: str) -> int:
+    parser = argparse.ArgumentParser()
+    prove.add_arguments(parser)
+    return prove.cmd_prove(parser.parse_args(list(words)))
+
+
+def test_prove_refuses_a_configuration_it_does_not_encode(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`synack prove` on a configuration outside the encoding: one line naming the field
+    and its value, exit 2, and no solver started; the lemmas alone still run."""
+    unencoded = relation.PROOF_CONFIG.with_(retries=200)
+    monkeypatch.setattr(relation, "PROOF_CONFIG", unencoded)
+    started: list[object] = []
+    monkeypatch.setattr(prove.induction, "Workers", lambda: started.append(1))
+    assert _prove("--property", "ack-before-close") == prove.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("synack prove: error: ")
+    assert "retries=200" in err and not started
+    assert _prove("--property", "no-old-syn-connection", "--profile", "linux") == prove.EXIT_USAGE
+    assert "retries=200" in capsys.readouterr().err
+
+
+def test_prove_accepts_every_encoded_profile_and_variant(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The other way: the configurations `synack prove` runs pass the same check."""
+    monkeypatch.chdir(tmp_path)  # the latest report goes to .synack/ here
+    checked: list[Config] = []
+    monkeypatch.setattr(prove, "check_encoded", checked.append)
+    for profile in Profile:
+        assert _prove("--property", "seq-order-total", "--profile", profile.value) == 0
+    assert not checked  # lemmas alone: no transition relation, nothing to refuse
+    monkeypatch.setattr(prove.induction, "Workers", _NoWorkers)
+    for args in [("--profile", p.value) for p in Profile] + [
+        ("--variant", v.value) for v in Variant
+    ]:
+        before = len(checked)
+        with pytest.raises(_Stop):
+            _prove("--property", "ack-before-close", *args)
+        assert len(checked) == before + 1
+        check_encoded(checked[-1])  # accepted: does not raise

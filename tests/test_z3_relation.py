@@ -6,7 +6,10 @@ through real events, then shifted so its sequence numbers sit near the
 give exactly the model's successor TCB and outputs (text compared by
 length).  The only inputs it may decline are those outside its stated
 domain, and there the model must really send more text segments than
-the encoding unrolls.
+the encoding unrolls.  The same runs on a grid of every claimed profile
+and variant x RCV.WND 8, 65535, 70000, 2**20 x MSS 4, 1460 (SEG.WND is
+clamped to 16 bits above 65535), and every configuration the encoding
+does not cover is refused by name.
 
 Refutation: every variant is refuted on the claim it breaks, with a
 counterexample that replays in the Python model.  Agreement: for every
@@ -17,6 +20,8 @@ explorer finds one of the catalogue property the claim belongs to.
 from __future__ import annotations
 
 import functools
+import inspect
+import re
 import time
 from dataclasses import replace
 
@@ -24,16 +29,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synack.harness import induction, relation
+from synack.harness import induction, relation, z3step, z3tcb
 from synack.harness.invariants import LOCAL_CORE
-from synack.harness.z3step import disagreement, evaluate_concrete
+from synack.harness.z3step import OUTSIDE_DOMAIN, disagreement, evaluate_concrete
 from synack.harness.z3tcb import LOOP_BOUND
 from synack.model import (
     AbortCall,
     CloseCall,
+    Config,
     Emit,
     Event,
     Flags,
+    OpenCall,
     Profile,
     ReceiveCall,
     Segment,
@@ -55,6 +62,7 @@ from .explored import explored
 from .states import all_configs, one_of_each_state
 from .test_totality import events_for
 
+SLOW = pytest.mark.slow
 SEQ_FIELDS = ("iss", "irs", "snd_una", "snd_nxt", "snd_wl1", "snd_wl2", "rcv_nxt", "rcv_up")
 NEAR_WRAP = st.sampled_from(
     [0, (1 << 32) - 1, (1 << 32) - 3, (1 << 32) - 120, 1 << 31]
@@ -79,13 +87,12 @@ def tcb_and_event(draw: st.DrawFn, kind: type | None = None) -> tuple[Tcb, Event
 
 
 def assert_faithful(tcb: Tcb, event: Event) -> None:
-    _, _, inside = evaluate_concrete(tcb, event)
-    if not inside:
+    problem = disagreement(tcb, event)
+    if problem == OUTSIDE_DOMAIN:
         _, outputs = step(tcb, event)
         text_segments = [o for o in outputs if isinstance(o, Emit) and o.segment.payload]
         assert len(text_segments) > LOOP_BOUND, "the domain flag refused an input it covers"
         return
-    problem = disagreement(tcb, event)
     assert problem is None, f"{tcb.describe()} / {event}: {problem}"
 
 
@@ -184,6 +191,171 @@ def test_encoding_follows_each_linux_rule_switch(rule: str) -> None:
     assert_faithful(shifted(off, (1 << 32) - 3), _shifted_event(event, (1 << 32) - 3))
 
 
+# ------------------------------------------- windows, MSS, configurations
+
+WINDOWS = (8, 65535, 70000, 1 << 20)
+"""RCV.WND values: the proofs', the largest SEG.WND, and two that SEG.WND must clamp."""
+MSS_VALUES = (4, 1460)
+
+
+def claimed_configs() -> list[Config]:
+    """Every profile and variant the encoding claims (`z3tcb.ENCODED_*`), and its flags."""
+    base = all_configs()
+    linux = base[0].with_(profile=Profile.LINUX)
+    return [*base, linux.with_(listener_kept=False), linux.with_(header_prediction=False)]
+
+
+def config_id(cfg: Config) -> str:
+    flags = [cfg.variant.value if cfg.variant else cfg.profile.value]
+    flags += [name for name in ("user_timeout",) if getattr(cfg, name)]
+    flags += [
+        f"no-{name}" for name in ("listener_kept", "header_prediction") if not getattr(cfg, name)
+    ]
+    return "+".join(flags)
+
+
+GRID_CONFIGS = [
+    cfg.with_(rcv_wnd=w, mss=m) for cfg in claimed_configs() for w in WINDOWS for m in MSS_VALUES
+]
+GRID = [
+    pytest.param(cfg, id=f"{config_id(cfg)}-wnd{cfg.rcv_wnd}-mss{cfg.mss}") for cfg in GRID_CONFIGS
+]
+
+
+@functools.cache
+def grid_starts(cfg: Config) -> list[Tcb]:
+    return list(one_of_each_state(cfg).values())
+
+
+def grid_check(cfg: Config, data: st.DataObject) -> None:
+    start = data.draw(st.sampled_from(grid_starts(cfg)))
+    tcb = shifted(start, data.draw(NEAR_WRAP))
+    assert_faithful(tcb, data.draw(events_for(tcb)))
+
+
+@pytest.mark.parametrize("cfg", GRID)
+@settings(max_examples=3, deadline=None)
+@given(data=st.data())
+def test_encoding_follows_the_model_at_every_window_and_mss(
+    cfg: Config, data: st.DataObject
+) -> None:
+    """Every claimed configuration at every window and MSS, a few inputs each (the slow
+    run takes many more)."""
+    grid_check(cfg, data)
+
+
+@SLOW
+@pytest.mark.parametrize("cfg", GRID)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_encoding_follows_the_model_at_every_window_and_mss_deeply(
+    cfg: Config, data: st.DataObject
+) -> None:
+    grid_check(cfg, data)
+
+
+def _form_inputs(cfg: Config) -> list[tuple[str, Tcb, Event]]:
+    """One input per form of segment that carries our window (sending.py, timeouts.py)."""
+    s = one_of_each_state(cfg)
+    est = s["established"]
+    idle = s["established-passive"]  # nothing in flight; one octet queued, zero window
+    unsent = replace(idle, snd_wnd=0, snd_buf=b"z").with_timer(TimerKind.RETRANSMISSION)
+    return [
+        ("syn", s["closed"], OpenCall(active=True)),
+        ("syn-ack", s["listen"], SegmentArrives(Segment(Flags.SYN, 7, 0, 8))),
+        ("ack", est, SegmentArrives(Segment(Flags.ACK, est.rcv_nxt, est.snd_nxt, 8, b"ab"))),
+        ("text", est, SendCall(b"hello")),
+        ("fin", est, CloseCall()),
+        ("syn again", s["syn-sent"], Timeout(TimerKind.RETRANSMISSION)),
+        ("syn-ack again", s["syn-received-passive"], Timeout(TimerKind.RETRANSMISSION)),
+        ("text again", est, Timeout(TimerKind.RETRANSMISSION)),
+        ("fin again", s["fin-wait-1"], Timeout(TimerKind.RETRANSMISSION)),
+        ("probe", unsent, Timeout(TimerKind.RETRANSMISSION)),
+    ]
+
+
+@pytest.mark.parametrize("mss", MSS_VALUES)
+@pytest.mark.parametrize("wnd", WINDOWS)
+def test_every_segment_form_carries_the_clamped_window(wnd: int, mss: int) -> None:
+    """SEG.WND is RCV.WND clamped to 16 bits in every form of segment we build (at
+    70000 the encoding once sent 69998 where the model says 65535), in both profiles
+    that build them differently."""
+    for profile in (Profile.RFC9293, Profile.LINUX):
+        cfg = Config(profile=profile, syn_retries=2, synack_retries=2, retries=2)
+        for form, tcb, event in _form_inputs(cfg.with_(rcv_wnd=wnd, mss=mss)):
+            after, outputs = step(tcb, event)
+            sent = [o.segment for o in outputs if isinstance(o, Emit) and not o.segment.rst]
+            assert sent, f"{form}: nothing sent"
+            assert {seg.wnd for seg in sent} == {min(after.rcv_wnd, 0xFFFF)}, form
+            if form == "probe":
+                assert [len(seg.payload) for seg in sent] == [1]
+            assert_faithful(tcb, event)
+
+
+# -------------------------------------------------- what is not encoded
+
+
+def test_every_claimed_configuration_is_accepted() -> None:
+    """Both ways, first: what the fidelity tests cover, and what `synack prove` proves,
+    is accepted (and steps)."""
+    proof_configs = [relation.PROOF_CONFIG.with_(profile=p) for p in Profile]
+    proof_configs += [relation.PROOF_CONFIG.with_(variant=v) for v in Variant]
+    for cfg in [*proof_configs, *GRID_CONFIGS]:
+        z3tcb.check_encoded(cfg)
+    cfg = Config(profile=Profile.LINUX, rcv_wnd=1 << 30, mss=(1 << 32) - 1, retries=127)
+    z3step.step(cfg, z3tcb.fresh_tcb("t"), z3step.SymEvent(CloseCall))
+
+
+def test_the_encoding_consults_exactly_the_rules_it_claims() -> None:
+    """`ENCODED_RULES` is read off the encoding's source, and covers every profile."""
+    source = inspect.getsource(z3tcb) + inspect.getsource(z3step)
+    consulted = set(re.findall(r'\.rule\(\s*"([a-z0-9-]+)"', source))
+    assert consulted == z3tcb.ENCODED_RULES
+    assert {r.id for rules in PROFILE_RULES.values() for r in rules} <= z3tcb.ENCODED_RULES
+
+
+def _refusal(cfg: Config) -> str:
+    with pytest.raises(z3tcb.UnencodedConfig) as refused:
+        z3step.step(cfg, z3tcb.fresh_tcb("t"), z3step.SymEvent(CloseCall))
+    return str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "shown"),
+    [
+        ({"retries": 128}, "retries=128"),
+        ({"syn_retries": 300}, "syn_retries=300"),
+        ({"synack_retries": 1000}, "synack_retries=1000"),
+        ({"mss": 1 << 32}, f"mss={1 << 32}"),
+    ],
+)
+def test_an_unencoded_value_is_refused_by_name(changes: dict[str, int], shown: str) -> None:
+    message = _refusal(Config().with_(**changes))
+    assert shown in message and "z3 encoding does not cover" in message
+
+
+def test_an_unencoded_window_is_refused() -> None:
+    cfg = Config()
+    object.__setattr__(cfg, "rcv_wnd", 1 << 31)  # past what Config itself allows
+    assert f"rcv_wnd={1 << 31}" in _refusal(cfg)
+
+
+def test_an_unencoded_variant_rule_or_field_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A variant, a profile rule or a Config field the encoding does not know is refused,
+    naming it; the configurations without it are still accepted."""
+    monkeypatch.setattr(z3tcb, "ENCODED_VARIANTS", z3tcb.ENCODED_VARIANTS - {Variant.NO_GIVE_UP})
+    assert "variant='no-give-up'" in _refusal(Config(variant=Variant.NO_GIVE_UP))
+    z3tcb.check_encoded(Config(variant=Variant.EARLY_CLOSE))
+    monkeypatch.setattr(z3tcb, "ENCODED_RULES", z3tcb.ENCODED_RULES - {"time-wait-syn"})
+    message = _refusal(Config(profile=Profile.LINUX))
+    assert "profile='linux'" in message and "'time-wait-syn'" in message
+    z3tcb.check_encoded(Config(profile=Profile.LINUX, disabled=frozenset({"time-wait-syn"})))
+    z3tcb.check_encoded(Config(profile=Profile.RFC1337))
+    monkeypatch.setattr(z3tcb, "ENCODED_FIELDS", z3tcb.ENCODED_FIELDS - {"user_timeout"})
+    assert "user_timeout=True" in _refusal(Config(user_timeout=True))
+    z3tcb.check_encoded(Config())  # the field at its default: nothing to encode
+
+
 def test_a_wrong_encoding_is_caught() -> None:
     """The comparison is not vacuous: an encoding of another design is told apart."""
     tcb = one_of_each_state(all_configs()[0])["syn-sent"]
@@ -221,7 +393,6 @@ def test_a_counterexample_the_model_rejects_is_spurious() -> None:
 
 AGREEMENT_DEPTH = 4
 CONFIGS = [None, *Variant]
-SLOW = pytest.mark.slow
 
 
 def slow_except(variants: list[Variant | None], default: Variant | None) -> list[object]:
