@@ -49,12 +49,13 @@ from .fuzzing import first_signal_stops, fuzz
 from .output import save_latest
 from .pages import STYLE, Bullets, Heading, Page, Para, Table, html, markdown
 from .targets import CallName, Role, Target, TargetError, open_target, parse_target
+from .validate import nonnegative_float, positive_float, positive_int
 
 SYN, ACK, FIN, RST = Flags.SYN, Flags.ACK, Flags.FIN, Flags.RST
 WRAP_ISS = 0xFFFF_FFF8  # the peer's text crosses 2^32 after 8 octets
 PEER_ISS = 0x0BAD_F00D
 DEFAULT_TARGETS = ("linux", "lwip", "gvisor", "slirp")
-EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDING, EXIT_USAGE = exits.EXIT_OK, exits.EXIT_VERDICT, exits.EXIT_USAGE
 
 
 def seg(flags: Flags, seq: str = "exact", ack: str = "exact", size: int = 0, n: int = 0) -> Inject:
@@ -594,12 +595,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "synack fuzz)",
     )
     parser.add_argument("--out", default="synack-conformance", help="where the matrix goes")
-    parser.add_argument("--examples", type=int, default=300, help="fuzz examples per target")
-    parser.add_argument("--budget", type=float, default=90.0, help="fuzz seconds per target")
+    parser.add_argument(
+        "--examples", type=positive_int, default=300, help="fuzz examples per target"
+    )
+    parser.add_argument(
+        "--budget", type=positive_float, default=90.0, help="fuzz seconds per target"
+    )
     parser.add_argument("--seed", type=int, default=1, help="fuzz seed (default 1)")
     parser.add_argument(
         "--shrink-time",
-        type=float,
+        type=nonnegative_float,
         default=10.0,
         help="seconds spent shrinking each fuzz finding (10; 0: none)",
     )
@@ -613,8 +618,6 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     specs = [s.strip() for s in args.targets.split(",") if s.strip()]
     if not specs:
         return _usage("--targets names no target")
-    if args.examples < 1 or args.budget <= 0 or args.shrink_time < 0:
-        return _usage("--examples and --budget must be positive, --shrink-time not negative")
     try:
         specs = [parse_target(s, Profile.RFC9293) for s in specs]
     except ValueError as exc:

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from synack.model.config import Config, Profile, Rule
+from synack.model.config import RFC_ALLOWED, Config, Profile, Rule
 
 from . import exits, findings
 from .fuzz import Run, run_example
@@ -23,8 +23,9 @@ from .fuzzing import SHRINK_LIMIT, Campaign, Finding, first_signal_stops, fuzz
 from .oracle import EVENT_CLASSES
 from .output import save_latest, write_json
 from .targets import Target, TargetError, fuzz_config, open_target, parse_target
+from .validate import nonnegative_float, positive_float, positive_int
 
-EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDING, EXIT_USAGE = exits.EXIT_OK, exits.EXIT_VERDICT, exits.EXIT_USAGE
 STATES = 11
 REPLAYS = 3  # each finding is re-run this many times before it is reported
 
@@ -42,10 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=[p.value for p in Profile],
         help="the specification profile the oracle runs (default rfc9293)",
     )
-    parser.add_argument("--examples", type=int, default=1000, help="examples to run (1000)")
+    parser.add_argument(
+        "--examples", type=positive_int, default=1000, help="examples to run (1000)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for reproducible generation")
     parser.add_argument(
-        "--budget", type=float, default=300.0, help="stop after this many seconds (300)"
+        "--budget", type=positive_float, default=300.0, help="stop after this many seconds (300)"
     )
     parser.add_argument(
         "--out", default="synack-findings", help="where findings are saved (synack-findings/)"
@@ -55,14 +58,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-waits", action="store_true", help="never wait for a timer (fast on real stacks)"
     )
     parser.add_argument(
-        "--max-findings", type=int, default=20, help="stop after this many distinct findings (20)"
+        "--max-findings",
+        type=positive_int,
+        default=20,
+        help="stop after this many groups of findings (root causes) (20)",
     )
     parser.add_argument(
         "--shrink-time",
-        type=float,
+        type=nonnegative_float,
         default=SHRINK_LIMIT,
-        help=f"seconds spent shrinking each finding ({SHRINK_LIMIT:g}); 0: keep each "
-        "divergent example unshrunk (quick triage of a stack with many findings)",
+        help=f"seconds spent shrinking each group's representative ({SHRINK_LIMIT:g}); 0: "
+        "keep each divergent example unshrunk (quick triage of a stack with many findings)",
     )
     parser.add_argument(
         "--db",
@@ -90,10 +96,6 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         spec = parse_target(args.target, profile)
     except ValueError as exc:
         return _usage(str(exc))
-    if args.examples < 1 or args.budget <= 0 or args.max_findings < 1:
-        return _usage("--examples, --budget and --max-findings must be positive")
-    if args.shrink_time < 0:
-        return _usage("--shrink-time must not be negative")
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     try:
         target = open_target(spec, profile)
@@ -397,6 +399,11 @@ def _summary(
             else ""
         )
     )
+    if campaign.allowed:
+        out.print(
+            "RFC-allowed variations (no findings): "
+            + "; ".join(f"{i} x{n} ({RFC_ALLOWED[i]})" for i, n in sorted(campaign.allowed.items()))
+        )
     if campaign.anomalies:
         out.print(f"{len(campaign.anomalies)} anomalies, e.g. {campaign.anomalies[0]}")
     for data in reports:
@@ -454,6 +461,9 @@ def _report(
             "transitions": {label: campaign.coverage[label] for label in covered},
         },
         "anomalies": campaign.anomalies[:100],
+        "allowed": {
+            i: {"steps": n, "label": RFC_ALLOWED[i]} for i, n in sorted(campaign.allowed.items())
+        },
         "groups": len(reports),
         "distinct_findings": sum(data["group"]["count"] for data in reports),
         "findings": reports,

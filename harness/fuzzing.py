@@ -32,7 +32,16 @@ from synack.model.config import Config
 from synack.model.types import State
 
 from . import exits, findings
-from .fuzz import Action, Example, Opening, Run, action_strategy, openings, run_example
+from .fuzz import (
+    Action,
+    Example,
+    Opening,
+    Run,
+    action_strategy,
+    allowed_variations,
+    openings,
+    run_example,
+)
 from .oracle import EVENT_CLASSES
 from .targets import Target, TargetError, Traits
 
@@ -89,6 +98,7 @@ class Campaign:
     seconds: float = 0.0
     findings: list[Finding] = field(default_factory=list)
     coverage: Counter[str] = field(default_factory=Counter)
+    allowed: Counter[str] = field(default_factory=Counter)  # RFC-allowed variations by id
     anomalies: list[str] = field(default_factory=list)
     stopped: str = ""
     failure: str = ""  # the target broke down (what it found before is kept)
@@ -244,6 +254,7 @@ def _fuzz(
                 campaign.segments += run.segments
                 campaign.anomalies.extend(run.anomalies)
                 campaign.coverage.update(run.coverage)
+                campaign.allowed.update(allowed_variations(run))
                 campaign.steered.update(aimed_at)
                 campaign.seconds = time.monotonic() - start
                 if progress is not None:

@@ -158,7 +158,7 @@ def test_the_specification_conforms_and_each_variant_deviates_where_it_is_broken
     [
         (["--targets", " , "], "names no target"),
         (["--targets", "model,bogus"], "unknown target 'bogus'"),
-        (["--examples", "0"], "must be positive"),
+        (["--examples", "0"], "must be at least 1"),
         (["--targets", "agent:/nonexistent/agent", "--no-fuzz"], "cannot be started"),
     ],
 )

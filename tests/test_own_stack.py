@@ -49,7 +49,7 @@ def test_seeded_bug_in_own_stack_is_found_and_replays(tmp_path: Path) -> None:
             str(case),
             "--target",
             "python:tests.own_stack:drops_resets",
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         timeout=120,
