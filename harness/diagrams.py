@@ -18,6 +18,7 @@ from html import escape
 from synack.model.system import Side
 from synack.model.types import State
 
+from .children import die_with_parent
 from .counterexample import Exchange
 from .endpoint_graph import Transition
 
@@ -176,6 +177,7 @@ def render_svg(dot_source: str) -> str:
         text=True,
         timeout=DOT_TIMEOUT,
         check=False,
+        preexec_fn=die_with_parent(),  # run() waits, so the forking thread outlives it
     )
     if done.returncode != 0:
         raise RuntimeError(f"dot failed: {done.stderr.strip()[:400]}")

@@ -1,9 +1,12 @@
 """The fuzz loop: hypothesis drives examples at a target until a budget runs out.
 
 Each batch is one hypothesis run.  A divergence fails the example, and
-hypothesis shrinks it to a minimal case; the shrunk case becomes a
-finding and its signature is remembered, so the next batch looks for
-*other* divergences instead of finding the same one again.  Generation is
+hypothesis shrinks it to a minimal case; the shrunk case becomes the
+representative of a group of findings (findings.group_key: its root
+cause), and later divergences of a known group are kept as drawn, as
+members, so that the search goes on to *other* causes.  A target that
+breaks down is recorded on the campaign wherever it happens (hypothesis
+may swallow the exception while shrinking), and ends the campaign.  Generation is
 steered toward (state x event class) pairs no example has exercised yet: one
 action in nine is drawn from the classes still missing in the target's
 state, a list frozen for each batch so that shrinking replays stay
