@@ -92,10 +92,15 @@ def save_traceback(command: str) -> Path | None:
     """Write the current exception's traceback to a file; its path, or None if nowhere."""
     text = f"synack {command}: {' '.join(sys.argv)}\n\n{traceback.format_exc()}"
     name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
-    for folder in (Path(".synack"), Path(tempfile.gettempdir())):
+    return write_somewhere(Path(".synack"), name, text)
+
+
+def write_somewhere(folder: Path, name: str, text: str) -> Path | None:
+    """Write `text` as `name` in `folder`, else in the temporary folder; where, or None."""
+    for where in (folder, Path(tempfile.gettempdir())):
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / name
+            where.mkdir(parents=True, exist_ok=True)
+            path = where / name
             path.write_text(text)
             return path.resolve()
         except OSError:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, TextIO, cast
+
+from .exits import write_somewhere
 
 REPORTS = Path(".synack") / "reports"
 """Where each command keeps its latest report (project-local); `synack docs` shows them."""
@@ -96,15 +97,7 @@ def save_latest(command: str, report: object) -> None:
 def _keep_elsewhere(text: str) -> Path | None:
     """Write `text` to a new file in REPORTS, else in the temporary folder; its path."""
     name = f"{_state['command']}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-unwritten.json"
-    for folder in (REPORTS, Path(tempfile.gettempdir())):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / name
-            path.write_text(text)
-            return path.resolve()
-        except OSError:
-            continue
-    return None
+    return write_somewhere(REPORTS, name, text)
 
 
 def write_failed(what: str, exc: OSError, text: str | None = None) -> None:
