@@ -359,8 +359,12 @@ def judge(target: Target, spec: str, check: Check, out: Path) -> Result:
         variations = allowed_variations(run)
         if variations:
             where = next(r.action for r in run.steps if r.allowed)
-            return Result("allowed", f"at {where}: {', '.join(variations)}",
-                          allowed_text(variations))  # fmt: skip
+            stem = f"{_slug(spec)}-{check.id}"
+            text = allowed_text(variations)
+            findings.save_trace(out / "evidence", stem, run, target.traits.exact_windows,
+                                f"at {where}: {text}")  # fmt: skip
+            return Result("allowed", f"at {where}: {', '.join(variations)}", text,
+                          f"evidence/{stem}.txt")  # fmt: skip
         return Result("conforms")
     again = run_example(target, check.example(), cfg)
     same = again.divergence is not None and again.signature() == run.signature()

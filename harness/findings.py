@@ -370,6 +370,14 @@ def finding_json(
     }
 
 
+def save_trace(out: Path, stem: str, run: Run, windows: bool, note: str) -> None:
+    """Write STEM.pcap and STEM.txt (the chart and `note`) for a run that is no finding:
+    the evidence of an RFC-allowed variation."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_pcap(out / f"{stem}.pcap", packets_of(run))
+    (out / f"{stem}.txt").write_text(f"{chart(run, windows)}\n\n{note}\n")
+
+
 def save(
     out: Path,
     stem: str,
