@@ -88,15 +88,22 @@ def test_a_stack_whose_resets_are_dropped_is_caught(tmp_path: Path) -> None:
     data = json.loads(report.read_text())
     seeded = [f for f in data["findings"] if _expected_rst(f) and f["reproduced"] == "3/3"]
     assert seeded, [f["divergence"]["summary"] for f in data["findings"]]
-    case = Path(seeded[0]["files"][0])
+    # lwIP has RST-less divergences of its own (docs/stacks/lwip.md): the seeded bug
+    # is a finding that the unwrapped stack, which sends the RST, does not reproduce.
+    own = []
+    for finding in seeded[:4]:
+        case = Path(finding["files"][0])
+        plain = synack("replay", str(case), "--target", "lwip")
+        assert plain.returncode in (0, 1), plain.stderr
+        if "\nreproduced:" not in plain.stdout:
+            break
+        own.append(finding["divergence"]["summary"])
+    else:
+        raise AssertionError(f"every RST finding is lwIP's own: {own}")
     refused = synack("replay", str(case))  # a file naming an agent never runs it
     assert refused.returncode == 2 and wrapped in refused.stderr, refused.stderr
     again = synack("replay", str(case), "--target", wrapped)
     assert again.returncode == 1, again.stdout + again.stderr
-    # the unwrapped stack sends the RST: the finding is the seeded bug, not lwIP's own
-    plain = synack("replay", str(case), "--target", "lwip")
-    assert plain.returncode in (0, 1), plain.stderr
-    assert "\nreproduced:" not in plain.stdout, plain.stdout
 
 
 def test_a_missing_toolchain_is_one_line(tmp_path: Path) -> None:
