@@ -383,32 +383,20 @@ class AgentTarget:
         real_wait = self.waiting and self.traits.spontaneous_timers
         first = TIMER_TIMEOUT if real_wait else (PACKET_TIMEOUT if expect else SETTLE)
         deadline = time.monotonic() + first
-        received = 0
-        while True:
-            left = max(deadline - time.monotonic(), 0.0)
-            if not select.select([self.packets], [], [], left)[0]:
-                break
-            raw = self.packets.recv(65536)
-            self.log.append((time.time(), raw))
-            received += 1
-            if received > MAX_PACKETS:
-                raise self._broken(f"more than {MAX_PACKETS} packets in one step (a flood)")
-            try:
-                pkt = decode(raw)
-            except MalformedPacket as exc:
-                # The contract: one datagram is one well-formed IPv4 packet carrying TCP.
-                raise self._broken(f"a malformed packet ({exc}): {raw[:24].hex()}") from None
-            if (pkt.src, pkt.sport, pkt.dst, pkt.dport) != (LOCAL, self.port, PEER, self.peer_port):
-                anomalies.append(f"packet of another connection ignored: {describe(pkt)}")
-                continue
-            segments.append(pkt.segment)
+        received = [0]
+        while self._take_packet(max(deadline - time.monotonic(), 0.0), segments, anomalies,
+                                received):  # fmt: skip
             wanted = len(segments) < expect and not real_wait
             deadline = time.monotonic() + (PACKET_TIMEOUT if wanted else SETTLE)
         if len(segments) < expect or (real_wait and not segments):
             # A hung agent looks like a stack that sends nothing: before that counts as
             # the stack's doing, the agent must answer a line (any v1 agent does: `ok`,
-            # or `error` for a command it does not know).
+            # or `error` for a command it does not know).  An agent that reads its
+            # packets before its commands has sent, by its answer, every segment its
+            # input made: those that came late (a loaded machine) are taken too.
             self._ask("ping")
+            while self._take_packet(0.0, segments, anomalies, received):
+                pass
         self.waiting = False
         self._accept()
         if self.recv_pending:
@@ -417,6 +405,28 @@ class AgentTarget:
         packets, self.log = tuple(self.log), []
         notes, self.notes = tuple(self.notes), []
         return Observation(tuple(segments), delivered, packets, tuple(anomalies), notes)
+
+    def _take_packet(
+        self, timeout: float, segments: list[Segment], anomalies: list[str], received: list[int]
+    ) -> bool:
+        """Read one packet within `timeout` into `segments` (or `anomalies`); False if none."""
+        if not select.select([self.packets], [], [], timeout)[0]:
+            return False
+        raw = self.packets.recv(65536)
+        self.log.append((time.time(), raw))
+        received[0] += 1
+        if received[0] > MAX_PACKETS:
+            raise self._broken(f"more than {MAX_PACKETS} packets in one step (a flood)")
+        try:
+            pkt = decode(raw)
+        except MalformedPacket as exc:
+            # The contract: one datagram is one well-formed IPv4 packet carrying TCP.
+            raise self._broken(f"a malformed packet ({exc}): {raw[:24].hex()}") from None
+        if (pkt.src, pkt.sport, pkt.dst, pkt.dport) != (LOCAL, self.port, PEER, self.peer_port):
+            anomalies.append(f"packet of another connection ignored: {describe(pkt)}")
+        else:
+            segments.append(pkt.segment)
+        return True
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):
