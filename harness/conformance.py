@@ -187,41 +187,77 @@ def _after(kind: str, state: str) -> tuple[Action, ...]:
     return (seg(ACK, size=4),)
 
 
+def _edge_check(
+    check_id: str,
+    state: str,
+    field_text: str,
+    rule: tuple[str, str, str],
+    reach: tuple[Action, ...],
+    kind: str,
+    seq: Pick,
+    ack: Pick,
+    acking: bool,
+) -> Check:
+    """One edge probe: `reach` the state, send `kind` at (`seq`, `ack`), then show its effect."""
+    title, section, req = rule
+    actions = (*reach, _probe(kind, seq, ack, acking), *_after(kind, state))
+    title = f"{state}: {KINDS[kind][3]} {field_text} {title}"
+    return Check(check_id, title, section, req, Role.PASSIVE, actions)
+
+
 def edge_checks() -> tuple[Check, ...]:
     """ESTABLISHED: every kind at every sequence edge and every acknowledgment edge;
     CLOSE-WAIT and FIN-WAIT-2: a RST just inside and at the right edge, an ACK at it."""
-    checks = []
-    for kind, (_, _, _, words) in KINDS.items():
-        for edge in SEQ_EDGES:
-            title, section, req = SEQ_RULES.get((kind, edge.name), UNACCEPTABLE)
-            checks.append(Check(
-                f"{kind}-seq-{edge.name}",
-                f"ESTABLISHED: {words} at SEG.SEQ = {edge.where} {title}", section, req,
-                Role.PASSIVE,
-                (*ESTABLISH_PASSIVE, _probe(kind, edge.pick, Pick("exact"), False),
-                 *_after(kind, "ESTABLISHED"))))  # fmt: skip
-    for kind, (_, _, _, words) in KINDS.items():
-        for edge in ACK_EDGES:
-            title, section, req = ACK_RULES[(kind, edge.name)]
-            checks.append(Check(
-                f"{kind}-ack-{edge.name}",
-                f"ESTABLISHED: {words} with SEG.ACK = {edge.where} {title}", section, req,
-                Role.PASSIVE,
-                (*ESTABLISH_PASSIVE, _probe(kind, Pick("exact"), edge.pick, True),
-                 *_after(kind, "ESTABLISHED"))))  # fmt: skip
+    exact = Pick("exact")
+    checks = [
+        _edge_check(
+            f"{kind}-seq-{edge.name}",
+            "ESTABLISHED",
+            f"at SEG.SEQ = {edge.where}",
+            SEQ_RULES.get((kind, edge.name), UNACCEPTABLE),
+            ESTABLISH_PASSIVE,
+            kind,
+            edge.pick,
+            exact,
+            False,
+        )
+        for kind in KINDS
+        for edge in SEQ_EDGES
+    ]
+    checks += [
+        _edge_check(
+            f"{kind}-ack-{edge.name}",
+            "ESTABLISHED",
+            f"with SEG.ACK = {edge.where}",
+            ACK_RULES[(kind, edge.name)],
+            ESTABLISH_PASSIVE,
+            kind,
+            exact,
+            edge.pick,
+            True,
+        )
+        for kind in KINDS
+        for edge in ACK_EDGES
+    ]
     states = {
         "close-wait": ("CLOSE-WAIT", (*ESTABLISH_PASSIVE, seg(FIN | ACK))),
         "fin-wait-2": ("FIN-WAIT-2", (*ESTABLISH_PASSIVE, Call(CallName.SHUTDOWN), seg(ACK))),
     }
-    for prefix, (state, reach) in states.items():
-        for kind, edge in (("rst", SEQ_EDGES[1]), ("rst", SEQ_EDGES[2]), ("bare", SEQ_EDGES[2])):
-            title, section, req = SEQ_RULES.get((kind, edge.name), UNACCEPTABLE)
-            checks.append(Check(
-                f"{prefix}-{kind}-seq-{edge.name}",
-                f"{state}: {KINDS[kind][3]} at SEG.SEQ = {edge.where} {title}", section, req,
-                Role.PASSIVE,
-                (*reach, _probe(kind, edge.pick, Pick("exact"), False),
-                 *_after(kind, state))))  # fmt: skip
+    checks += [
+        _edge_check(
+            f"{prefix}-{kind}-seq-{edge.name}",
+            state,
+            f"at SEG.SEQ = {edge.where}",
+            SEQ_RULES.get((kind, edge.name), UNACCEPTABLE),
+            reach,
+            kind,
+            edge.pick,
+            exact,
+            False,
+        )
+        for prefix, (state, reach) in states.items()
+        for kind, edge in (("rst", SEQ_EDGES[1]), ("rst", SEQ_EDGES[2]), ("bare", SEQ_EDGES[2]))
+    ]
     return tuple(checks)
 
 

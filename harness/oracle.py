@@ -458,7 +458,7 @@ def _allowed_alternatives(tcb: Tcb, event: Event | None) -> Iterator[tuple[Tcb, 
     if _carries_more(event) and tcb.state is State.SYN_SENT and cfg.rule("synack-no-text"):
         yield (
             replace(tcb, cfg=cfg.with_(disabled=cfg.disabled | {"synack-no-text"})),
-            ("combined-synack-ack"),
+            "combined-synack-ack",
         )
 
 
