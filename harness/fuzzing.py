@@ -340,28 +340,28 @@ class _Groups:
             if self.shrinking is None or self.shrinking[0] is not failing[0]:
                 self.shrinking = (failing[0], self.key(failing[0]))
             return key != self.shrinking[1]
-        group = self.groups.get(key)
-        if group is None:
+        if key not in self.groups:
             return False
-        group.examples += 1
-        if run.signature() not in self.seen[key]:
-            self.seen[key].add(run.signature())
-            group.members.append(Finding(run, False, campaign.seconds, key))
+        self.join(key, Finding(run, False, campaign.seconds))
         return True
+
+    def join(self, key: tuple[object, ...], finding: Finding) -> None:
+        """Count `finding` in the known group `key`; the first of its signature is a member."""
+        group = self.groups[key]
+        group.examples += 1
+        if finding.run.signature() not in self.seen[key]:
+            self.seen[key].add(finding.run.signature())
+            finding.key = key
+            group.members.append(finding)
 
 
 def _record(campaign: Campaign, known: _Groups, finding: Finding) -> None:
     """A shrunk (or smallest) failure: a new group, or a member of a known one."""
     key = known.key(finding.run)
-    group = known.groups.get(key)
-    if group is None:
-        finding.key = key
-        known.groups[key] = finding
-        known.seen[key] = {finding.run.signature()}
-        campaign.findings.append(finding)
+    if key in known.groups:
+        known.join(key, finding)
         return
-    group.examples += 1
-    if finding.run.signature() not in known.seen[key]:
-        known.seen[key].add(finding.run.signature())
-        finding.key = key
-        group.members.append(finding)
+    finding.key = key
+    known.groups[key] = finding
+    known.seen[key] = {finding.run.signature()}
+    campaign.findings.append(finding)
