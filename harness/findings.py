@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +183,7 @@ def group_key(run: Run, traits: Traits) -> Key:
     (what differs, the specification's kinds, the target's kind, the fields).
     """
     assert run.divergence is not None
-    divergence = replace(run.divergence, replies=traits.user_outputs)
+    divergence = run.divergence  # its `replies` are the target's (the oracle sets them)
     if behaves_as_closed(divergence, run.steps[-1].model_event, traits):
         return ("closed", divergence.candidates, "CLOSED", ())
     observed = divergence.observed
@@ -327,13 +326,9 @@ def finding_json(
     profile: Profile,
     explanation: str | None,
     flaky: bool,
-    traits: Traits | None = None,
 ) -> Json:
-    """The finding as saved; `traits` (the target's) decides what of the user's
-    notifications the summary shows: replies only where the target reports them."""
-    assert run.divergence is not None
-    if traits is not None:
-        run = replace(run, divergence=replace(run.divergence, replies=traits.user_outputs))
+    """The finding as saved (the summary shows replies only where the target reports
+    them: the oracle made the divergence with the target's traits)."""
     assert run.divergence is not None
     last = run.steps[-1]
     return {
@@ -387,17 +382,11 @@ def save(
     explanation: str | None,
     flaky: bool,
     windows: bool,
-    replies: bool = True,
     extra: Json | None = None,
 ) -> Json:
-    """Write STEM.json, STEM.pcap and STEM.txt into `out`; returns the JSON written.
-
-    `replies`: the target reports the user's replies (Traits.user_outputs); `extra`:
-    more keys for the JSON file (its group, say).
-    """
+    """Write STEM.json, STEM.pcap and STEM.txt into `out`; returns the JSON written
+    (`extra`: more keys for it, its group, say)."""
     out.mkdir(parents=True, exist_ok=True)
-    if run.divergence is not None:
-        run = replace(run, divergence=replace(run.divergence, replies=replies))
     data = finding_json(run, target, profile, explanation, flaky)
     data.update(extra or {})
     data["pcap"] = f"{stem}.pcap"

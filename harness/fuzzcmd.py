@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -277,8 +277,7 @@ def _save_group(
         if index - 1 <= MEMBER_FILES:
             data = findings.save(
                 folder, name, member.run, spec, profile, entry["explanation"], flaky=False,
-                windows=target.traits.exact_windows, replies=target.traits.user_outputs,
-                extra=extra,
+                windows=target.traits.exact_windows, extra=extra,
             )  # fmt: skip
             entry["summary"] = data["divergence"]["summary"]
             entry["files"] = [str(folder / f"{name}.{ext}") for ext in ("json", "pcap", "txt")]
@@ -301,7 +300,7 @@ def _save_group(
     data = findings.save(
         out, stem, first.run, spec, profile, explanation,
         flaky=again is not None and again < REPLAYS, windows=target.traits.exact_windows,
-        replies=target.traits.user_outputs, extra={"group": summary},
+        extra={"group": summary},
     )  # fmt: skip
     data["reproduced"] = f"{again}/{REPLAYS}" if again is not None else "not replayed"
     data["found_after_seconds"] = round(first.seconds, 2)
@@ -314,7 +313,7 @@ def _member_entry(
 ) -> dict[str, Any]:
     run = member.run
     assert run.divergence is not None
-    divergence = replace(run.divergence, replies=target.traits.user_outputs)
+    divergence = run.divergence
     return {
         "event": run.steps[-1].event,
         "states": list(divergence.candidates),
@@ -516,7 +515,7 @@ def replay_finding(data: dict[str, Any], target_spec: str | None, case: str = "C
     if run.divergence is None:
         print(f"\nnot reproduced: {spec} behaved as the {profile.value} specification allows")
         return exits.EXIT_OK
-    now = findings.finding_json(run, spec, profile, None, False, target.traits)["divergence"]
+    now = findings.finding_json(run, spec, profile, None, False)["divergence"]
     same = (now["event"], [s["flags"] for s in now["observed"]]) == findings.signature_of(data)
     verdict = "reproduced" if same else "a different divergence"
     print(f"\n{verdict}: {now['summary']}")
