@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from synack.harness.docdata import Results, run_job
 from synack.harness.output import write_json
+from synack.harness.site.docdata import Results, run_job
 from synack.model.config import Profile
 
 SYNACK = Path(sys.executable).parent / "synack"

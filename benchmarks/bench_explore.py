@@ -22,7 +22,7 @@ from synack.harness.output import write_json
 
 CHILD = """
 import json, resource, sys
-from synack.harness.explore import Limits, explore, rss_now
+from synack.harness.check.explore import Limits, explore, rss_now
 from synack.model.network import NetworkConfig
 from synack.model.scenarios import get
 name, capacity, dup, max_states, budget = sys.argv[1:6]

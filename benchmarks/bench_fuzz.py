@@ -24,12 +24,13 @@ import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from synack.harness.fuzz import Example, run_example
-from synack.harness.fuzzcmd import oracle_config
-from synack.harness.fuzzing import fuzz
-from synack.harness.netns import preflight
+from synack.harness.fuzz.fuzz import Example, run_example
+from synack.harness.fuzz.fuzzcmd import oracle_config
+from synack.harness.fuzz.fuzzing import fuzz
+from synack.harness.fuzz.targets.base import Target
+from synack.harness.fuzz.targets.netns import preflight
+from synack.harness.fuzz.targets.registry import open_target
 from synack.harness.output import write_json
-from synack.harness.targets import Target, open_target
 from synack.model.config import Profile
 
 

@@ -12,13 +12,13 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from synack.harness import output
+from synack.harness.common import exits, validate
+from synack.harness.common.exits import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
+from synack.harness.fuzz.targets.registry import target_names
 from synack.model.config import PROFILE_RULES, Profile, Variant
 from synack.model.scenarios import DEFAULT_SCENARIOS, SCENARIOS
 from synack.properties.catalogue import CATALOGUE
-
-from . import exits, output, validate
-from .exits import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
-from .targets import target_names
 
 LISTS = ("scenarios", "properties", "profiles", "variants", "targets")
 
@@ -71,7 +71,7 @@ def _status(ok: str, verdict: str | None, incomplete: str | None, usage: str = "
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": (
-        "check",
+        "check.check",
         "explore scenarios exhaustively and check every property",
         "Explore every reachable state of each scenario under loss, duplication and "
         "reordering, check the property catalogue, and explain each violation with a shortest "
@@ -79,7 +79,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         + _status("all hold", "a property is violated", "a limit stopped the exploration first"),
     ),
     "prove": (
-        "prove",
+        "prove.prove",
         "z3 proofs for all 32-bit sequence numbers",
         "Prove claims about the specification for every 32-bit value with z3; "
         "every refutation is re-checked in the Python model.  So far: sequence arithmetic, "
@@ -87,7 +87,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         + _status("all proved", "a claim is refuted", "a claim is unknown (--timeout)"),
     ),
     "fuzz": (
-        "fuzzcmd",
+        "fuzz.fuzzcmd",
         "fuzz a TCP implementation with the model as oracle",
         "Run hypothesis-generated adversarial segment sequences against a target "
         "with the model in lockstep as the oracle; every divergence is shrunk, re-run and saved "
@@ -95,7 +95,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         + _status("no finding", "findings", None, ", set-up or a target that breaks down"),
     ),
     "replay": (
-        "replay",
+        "fuzz.replay",
         "re-run a saved counterexample or fuzz finding",
         "Replay a counterexample saved by `synack check --out DIR` step by step "
         "through the model (every step must be enabled) and re-decide its property, or re-run "
@@ -111,7 +111,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         ),
     ),
     "docs": (
-        "docsite",
+        "site.docsite",
         "generate the state-graph documentation (HTML + Markdown)",
         "Generate a static site (index.html, no server needed) and the same pages "
         "as Markdown: the endpoint state diagram and transition table per profile, every "
@@ -121,7 +121,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         + _status("written", None, None, " or set-up (Graphviz missing, unwritable --out)"),
     ),
     "conformance": (
-        "conformance",
+        "fuzz.conformance",
         "directed RFC 9293 checks and a fuzz budget per target, as a matrix",
         "Run a fixed battery of directed checks derived from RFC 9293 (each names "
         "its section and, where one applies, its Appendix B requirement id) and then a fuzz "
@@ -161,6 +161,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             module = importlib.import_module(f"{__package__}.{module_name}")
             module.add_arguments(command)
             command.set_defaults(func=getattr(module, f"cmd_{name}"))
+    # The docs write the CLI page from the whole parser; handed down, so that
+    # nothing below imports the CLI.
+    parser.set_defaults(whole_parser=build_parser)
     return parser
 
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from .exits import write_somewhere
+from synack.harness.common.exits import write_somewhere
 
 REPORTS = Path(".synack") / "reports"
 """Where each command keeps its latest report (project-local); `synack docs` shows them."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from synack.harness.explore import Exploration, explore
+from synack.harness.check.explore import Exploration, explore
 from synack.model.config import Profile, Variant
 from synack.model.scenarios import get
 

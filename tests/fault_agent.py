@@ -4,8 +4,8 @@
         [--ready PATH (--ready-after N | --ready-at-rst N)] FAULT [N]
 
 It speaks the agent contract (docs/agent-protocol.md) with one model
-endpoint behind it (harness/model_agent.py's ModelStack), exactly as
-`python -m synack.harness.model_agent` does, until its fault strikes.
+endpoint behind it (harness/fuzz/targets/model_agent.py's ModelStack), exactly as
+`python -m synack.harness.fuzz.targets.model_agent` does, until its fault strikes.
 `--drop-resets` seeds a real bug as well (the stack's RSTs never leave it),
 so that findings can come before the fault.  `--marker` is ignored: it puts
 a unique word in the argv, by which the tests find leftover processes.
@@ -44,9 +44,9 @@ import socket
 import sys
 from typing import NoReturn
 
-from synack.harness.model_agent import MSS, ModelStack
-from synack.harness.targets import fuzz_config
-from synack.harness.wire import decode
+from synack.harness.fuzz.targets.model import fuzz_config
+from synack.harness.fuzz.targets.model_agent import MSS, ModelStack
+from synack.harness.fuzz.targets.wire import decode
 from synack.model.config import Profile
 
 FAULTS = (

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synack.harness.targets import ModelTarget, Observation, Target, fuzz_config
+from synack.harness.fuzz.targets.base import Observation, Target
+from synack.harness.fuzz.targets.model import ModelTarget, fuzz_config
 from synack.model.config import Profile
 
 

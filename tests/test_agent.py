@@ -1,6 +1,6 @@
 """`--target agent:"CMD"`: a stack in another process behind the agent contract.
 
-The reference agent (`python -m synack.harness.model_agent`) is the
+The reference agent (`python -m synack.harness.fuzz.targets.model_agent`) is the
 specification behind the contract, so it must run clean; with
 `--drop-resets` (a seeded bug: the stack's RSTs never leave it) the
 fuzzer must catch it.  Agents that break the contract are one-line errors.
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from synack.harness.agent import AGENT_TRAITS, REPLIES, parse_hello
+from synack.harness.fuzz.targets.agent import AGENT_TRAITS, REPLIES, parse_hello
 
 from .util import require_tool, run_synack
 
-AGENT = f"agent:{sys.executable} -m synack.harness.model_agent"
+AGENT = f"agent:{sys.executable} -m synack.harness.fuzz.targets.model_agent"
 
 
 def synack(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -31,7 +31,7 @@ def test_reference_agent_runs_clean(tmp_path: Path) -> None:
     done = synack("fuzz", "--target", AGENT, "--examples", "300", "--seed", "4",
                   "--out", str(tmp_path))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "synack.harness.model_agent" in done.stdout + done.stderr
+    assert "synack.harness.fuzz.targets.model_agent" in done.stdout + done.stderr
 
 
 def test_agent_that_drops_its_resets_is_caught(tmp_path: Path) -> None:

@@ -27,14 +27,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synack.harness import casefile
-from synack.harness.conformance import CHECKS
-from synack.harness.counterexample import run, step_to_json, system_to_json
-from synack.harness.exits import reset_signals_in_child
-from synack.harness.explore import Limits, explore
-from synack.harness.fuzz import action_to_json, draw_action, example_to_json
-from synack.harness.fuzzing import MAX_ACTIONS
-from synack.harness.oracle import EVENT_CLASSES
+from synack.harness.check.counterexample import run, step_to_json, system_to_json
+from synack.harness.check.explore import Limits, explore
+from synack.harness.common.exits import reset_signals_in_child
+from synack.harness.fuzz import casefile
+from synack.harness.fuzz.conformance import CHECKS
+from synack.harness.fuzz.fuzz import action_to_json, draw_action, example_to_json
+from synack.harness.fuzz.fuzzing import MAX_ACTIONS
+from synack.harness.fuzz.oracle import EVENT_CLASSES
 from synack.model import State
 from synack.model.scenarios import get as get_scenario
 from synack.properties.catalogue import CATALOGUE, Expect, Property

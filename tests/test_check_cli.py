@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from synack.harness import relation, twoends
-from synack.harness.exits import reset_signals_in_child
-from synack.harness.prove import claims_for
+from synack.harness.common.exits import reset_signals_in_child
+from synack.harness.prove import relation, twoends
+from synack.harness.prove.prove import claims_for
 from synack.model import Profile
 
 from .util import wait_for_output

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from synack.harness.cli import COMMANDS, after_unwritten
-from synack.harness.exits import reset_signals_in_child
+from synack.harness.common.exits import reset_signals_in_child
 from synack.model.config import Profile, Variant
 from synack.model.scenarios import SCENARIOS
 

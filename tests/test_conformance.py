@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
-from synack.harness.conformance import ACK_EDGES, CHECKS, KINDS, RFC_ALLOWED, SEQ_EDGES
-from synack.harness.fuzz import resolve_ack, resolve_seq
-from synack.harness.targets import MODEL_TRAITS, ModelTarget, Target, fuzz_config
+from synack.harness.fuzz.conformance import ACK_EDGES, CHECKS, KINDS, RFC_ALLOWED, SEQ_EDGES
+from synack.harness.fuzz.fuzz import resolve_ack, resolve_seq
+from synack.harness.fuzz.targets.base import Target
+from synack.harness.fuzz.targets.model import MODEL_TRAITS, ModelTarget, fuzz_config
 from synack.model.config import PROFILE_RULES, Config, Profile
 from synack.model.segment import Segment
 from synack.model.seq import seq_add

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from synack.harness import diagrams
-from synack.harness.docdata import Results
-from synack.harness.docsite import figure_5_view
-from synack.harness.endpoint_graph import Transition, explore_endpoint
-from synack.harness.exits import reset_signals_in_child
+from synack.harness.common.exits import reset_signals_in_child
+from synack.harness.site import diagrams
+from synack.harness.site.docdata import Results
+from synack.harness.site.docsite import figure_5_view
+from synack.harness.site.endpoint_graph import Transition, explore_endpoint
 from synack.model import Profile, State, Variant
 from synack.model.scenarios import EXPLORATION_CONFIG
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import pytest
 
-from synack.harness.exits import reset_signals_in_child
+from synack.harness.common.exits import reset_signals_in_child
 
 from .util import run_synack
 

@@ -7,19 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synack.harness import findings
-from synack.harness.fuzz import Call, Example, Inject, Pick, run_example
-from synack.harness.fuzzcmd import oracle_config
-from synack.harness.fuzzing import Campaign, fuzz
-from synack.harness.targets import (
-    CallName,
-    ModelTarget,
-    Observation,
-    Role,
-    Target,
-    fuzz_config,
-    open_target,
-)
+from synack.harness.fuzz import findings
+from synack.harness.fuzz.fuzz import Call, Example, Inject, Pick, run_example
+from synack.harness.fuzz.fuzzcmd import oracle_config
+from synack.harness.fuzz.fuzzing import Campaign, fuzz
+from synack.harness.fuzz.targets.base import CallName, Observation, Role, Target
+from synack.harness.fuzz.targets.model import ModelTarget, fuzz_config
+from synack.harness.fuzz.targets.registry import open_target
 from synack.model import Flags
 from synack.model.config import Profile
 from synack.model.types import Reply, Signal

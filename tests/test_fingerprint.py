@@ -7,12 +7,12 @@ import subprocess
 import sys
 from dataclasses import fields
 
-from synack.harness.fingerprint import canonical, fingerprint
+from synack.harness.check.fingerprint import canonical, fingerprint
 from synack.model.scenarios import get
 from synack.model.system import successors
 
 CODE = """
-from synack.harness.fingerprint import fingerprint
+from synack.harness.check.fingerprint import fingerprint
 from synack.model.scenarios import get
 from synack.model.system import successors
 system = get("lifecycle").build()

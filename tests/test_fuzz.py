@@ -9,21 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from synack.harness import findings
-from synack.harness.fuzz import Call, Example, Inject, Pick, Wait, run_example
-from synack.harness.fuzzcmd import oracle_config
-from synack.harness.fuzzing import fuzz
-from synack.harness.oracle import Oracle, same_segment
-from synack.harness.pcap import read_pcap
-from synack.harness.targets import (
-    MODEL_TRAITS,
-    CallName,
-    ModelTarget,
-    Observation,
-    Role,
-    open_target,
-)
-from synack.harness.wire import decode
+from synack.harness.fuzz import findings
+from synack.harness.fuzz.fuzz import Call, Example, Inject, Pick, Wait, run_example
+from synack.harness.fuzz.fuzzcmd import oracle_config
+from synack.harness.fuzz.fuzzing import fuzz
+from synack.harness.fuzz.oracle import Oracle, same_segment
+from synack.harness.fuzz.targets.base import CallName, Observation, Role
+from synack.harness.fuzz.targets.model import MODEL_TRAITS, ModelTarget
+from synack.harness.fuzz.targets.pcap import read_pcap
+from synack.harness.fuzz.targets.registry import open_target
+from synack.harness.fuzz.targets.wire import decode
 from synack.model import Flags, Segment, closed
 from synack.model.config import Profile, Variant
 from synack.model.types import OpenCall, SegmentArrives

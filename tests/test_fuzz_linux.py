@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from synack.harness import findings
-from synack.harness.fuzz import (
+from synack.harness.fuzz import findings
+from synack.harness.fuzz.fuzz import (
     Action,
     Call,
     Example,
@@ -22,11 +22,11 @@ from synack.harness.fuzz import (
     allowed_variations,
     run_example,
 )
-from synack.harness.fuzzcmd import oracle_config
-from synack.harness.fuzzing import fuzz
-from synack.harness.linux import LinuxTarget
-from synack.harness.pcap import read_pcap
-from synack.harness.targets import CallName, Role
+from synack.harness.fuzz.fuzzcmd import oracle_config
+from synack.harness.fuzz.fuzzing import fuzz
+from synack.harness.fuzz.targets.base import CallName, Role
+from synack.harness.fuzz.targets.linux import LinuxTarget
+from synack.harness.fuzz.targets.pcap import read_pcap
 from synack.model import Flags
 from synack.model.config import Profile
 from tests.test_fuzz import LIFECYCLE
@@ -135,7 +135,7 @@ def test_fuzz_cli_against_linux_cleans_up(tmp_path: Path) -> None:
 
 
 def test_malformed_or_foreign_packets_are_anomalies_not_crashes(linux: LinuxTarget) -> None:
-    from synack.harness.wire import Packet, encode
+    from synack.harness.fuzz.targets.wire import Packet, encode
     from synack.model import Segment
 
     linux.start(Role.PASSIVE, 0)

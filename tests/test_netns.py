@@ -1,4 +1,4 @@
-"""The private network namespace with its TUN device (harness/netns.py).
+"""The private network namespace with its TUN device (harness/fuzz/targets/netns.py).
 
 Packets are built here by hand (struct, checksums) so that these tests do
 not depend on the harness's own wire format code.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from synack.harness.netns import DEFAULT_SYSCTLS, SetupError, TunNamespace
+from synack.harness.fuzz.targets.netns import DEFAULT_SYSCTLS, SetupError, TunNamespace
 
 from .util import require_netns
 
@@ -353,7 +353,7 @@ def test_sigkill_leaves_nothing_behind() -> None:
     script = textwrap.dedent(
         """
         import os, signal, sys
-        from synack.harness.netns import TunNamespace
+        from synack.harness.fuzz.targets.netns import TunNamespace
         ns = TunNamespace().open()
         print(ns.inode, flush=True)
         sys.stdin.readline()

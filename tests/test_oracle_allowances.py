@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from synack.harness import findings
-from synack.harness.fuzz import (
+from synack.harness.fuzz import findings
+from synack.harness.fuzz.fuzz import (
     Call,
     Example,
     Inject,
@@ -26,15 +26,8 @@ from synack.harness.fuzz import (
     allowed_variations,
     run_example,
 )
-from synack.harness.targets import (
-    CallName,
-    ModelTarget,
-    Observation,
-    Role,
-    Target,
-    Traits,
-    fuzz_config,
-)
+from synack.harness.fuzz.targets.base import CallName, Observation, Role, Target, Traits
+from synack.harness.fuzz.targets.model import ModelTarget, fuzz_config
 from synack.model.config import (
     ALLOWED_RULES,
     LATITUDE,
@@ -194,7 +187,7 @@ def test_one_classification_with_the_rules_and_their_sources() -> None:
     assert "3.10.7.3" in RFC_ALLOWED["combined-synack-ack"]
     assert rfc_allowed({"rst-challenge", "tail-loss-probe"})
     assert not rfc_allowed({"rst-challenge", "tcp-sequence"}) and not rfc_allowed(set())
-    from synack.harness.conformance import RFC_ALLOWED as CONFORMANCE
+    from synack.harness.fuzz.conformance import RFC_ALLOWED as CONFORMANCE
 
     assert {i: RFC_ALLOWED[i] for i in ALLOWED_RULES} == CONFORMANCE
     with pytest.raises(ValueError, match="not an RFC-allowed rule"):

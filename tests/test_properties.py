@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from synack.harness.counterexample import (
+from synack.harness.check.counterexample import (
     Step,
     actions_from_json,
     reproduces,
@@ -23,8 +23,8 @@ from synack.harness.counterexample import (
     system_from_json,
     system_to_json,
 )
-from synack.harness.explore import Exploration
-from synack.harness.fingerprint import fingerprint
+from synack.harness.check.explore import Exploration
+from synack.harness.check.fingerprint import fingerprint
 from synack.model import Flags, Profile, State
 from synack.model.scenarios import DEFAULT_SCENARIOS, get
 from synack.model.system import DeliverSegment, FireTimer, Side, enabled, receiver

@@ -20,8 +20,8 @@ import z3
 from hypothesis import given
 from hypothesis import strategies as st
 
-from synack.harness import prove, relation, z3seq
-from synack.harness.prove import (
+from synack.harness.prove import prove, relation, z3seq
+from synack.harness.prove.prove import (
     BY_NAME,
     CLAIMS,
     MAX_WND,
@@ -38,7 +38,7 @@ from synack.harness.prove import (
     check,
     claims_for,
 )
-from synack.harness.z3tcb import check_encoded
+from synack.harness.prove.z3tcb import check_encoded
 from synack.model import Config, Profile, Variant
 from synack.model import seq as pyseq
 

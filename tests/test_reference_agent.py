@@ -18,25 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from synack.harness import findings
-from synack.harness.fuzz import Call, Example, Inject, Pick, allowed_variations, run_example
-from synack.harness.fuzzcmd import oracle_config
-from synack.harness.fuzzing import fuzz
-from synack.harness.targets import (
-    CallName,
-    ModelTarget,
-    Role,
-    Target,
-    TargetError,
-    Traits,
-    fuzz_config,
-    open_target,
-    parse_target,
-)
+from synack.harness.fuzz import findings
+from synack.harness.fuzz.fuzz import Call, Example, Inject, Pick, allowed_variations, run_example
+from synack.harness.fuzz.fuzzcmd import oracle_config
+from synack.harness.fuzz.fuzzing import fuzz
+from synack.harness.fuzz.targets.base import CallName, Role, Target, TargetError, Traits
+from synack.harness.fuzz.targets.model import ModelTarget, fuzz_config
+from synack.harness.fuzz.targets.registry import open_target, parse_target
 from synack.model.config import Profile
 from synack.model.segment import Flags
 
-AGENT = f"agent:{sys.executable} -m synack.harness.model_agent"
+AGENT = f"agent:{sys.executable} -m synack.harness.fuzz.targets.model_agent"
 SYN, ACK = int(Flags.SYN), int(Flags.ACK)
 EXACT = Pick("exact")
 

@@ -1,6 +1,6 @@
 """The independent stacks (lwIP, gVisor netstack, libslirp) as fuzz targets.
 
-Each stack's agent is built from its shim on first use (harness/stacks.py)
+Each stack's agent is built from its shim on first use (harness/fuzz/targets/stacks.py)
 and fuzzed for at least 500 examples within a short budget, its findings
 saved, read by tshark and replayed as for Linux.  A seeded bug (an agent
 wrapper that drops the stack's RSTs) is caught, and the finding is the
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from synack.harness.stacks import STACKS, agent_binary, cache_root
+from synack.harness.fuzz.targets.stacks import STACKS, agent_binary, cache_root
 
 from .util import require_stack, require_tool, run_synack
 
@@ -77,8 +77,9 @@ def _expected_rst(finding: dict[str, Any]) -> bool:
 
 def test_a_stack_whose_resets_are_dropped_is_caught(tmp_path: Path) -> None:
     require_stack("lwip")
-    wrapped = f"agent:{sys.executable} -m synack.harness.agent_filter --drop-resets -- " + str(
-        agent_binary("lwip")
+    wrapped = (
+        f"agent:{sys.executable} -m synack.harness.fuzz.targets.agent_filter --drop-resets -- "
+        + str(agent_binary("lwip"))
     )
     out, report = tmp_path / "out", tmp_path / "report.json"
     done = synack("fuzz", "--target", wrapped, "--examples", "300", "--budget", "90",

@@ -1,4 +1,4 @@
-"""IPv4 + TCP encoding (harness/wire.py) and pcap files (harness/pcap.py)."""
+"""IPv4 + TCP encoding (fuzz/targets/wire.py) and pcap files (fuzz/targets/pcap.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synack.harness.pcap import read_pcap, write_pcap
-from synack.harness.wire import (
+from synack.harness.fuzz.targets.pcap import read_pcap, write_pcap
+from synack.harness.fuzz.targets.wire import (
     MalformedPacket,
     Packet,
     TcpOption,

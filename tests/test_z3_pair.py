@@ -8,10 +8,10 @@ import time
 import pytest
 import z3
 
-from synack.harness import relation, twoends
-from synack.harness.induction import Obligation, Task, Workers
-from synack.harness.z3pair import PAIR_ACTIONS, has_iss
-from synack.harness.z3tcb import is_state, synchronized
+from synack.harness.prove import relation, twoends
+from synack.harness.prove.induction import Obligation, Task, Workers
+from synack.harness.prove.z3pair import PAIR_ACTIONS, has_iss
+from synack.harness.prove.z3tcb import is_state, synchronized
 from synack.model import OpenCall, State, Variant
 
 from .test_z3_relation import SLOW, explorer_violates, slow_except

@@ -29,10 +29,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synack.harness import induction, relation, z3step, z3tcb
-from synack.harness.invariants import LOCAL_CORE
-from synack.harness.z3step import OUTSIDE_DOMAIN, disagreement, evaluate_concrete
-from synack.harness.z3tcb import LOOP_BOUND
+from synack.harness.prove import induction, relation, z3step, z3tcb
+from synack.harness.prove.invariants import LOCAL_CORE
+from synack.harness.prove.z3step import OUTSIDE_DOMAIN, disagreement, evaluate_concrete
+from synack.harness.prove.z3tcb import LOOP_BOUND
 from synack.model import (
     AbortCall,
     CloseCall,

@@ -12,7 +12,7 @@ from typing import IO
 
 import pytest
 
-from synack.harness.exits import reset_signals_in_child
+from synack.harness.common.exits import reset_signals_in_child
 from synack.model import (
     CloseCall,
     Config,
@@ -119,7 +119,7 @@ def require_netns() -> None:
 
     import pytest
 
-    from synack.harness.netns import preflight
+    from synack.harness.fuzz.targets.netns import preflight
 
     reason = preflight()
     if reason is None:
@@ -132,7 +132,7 @@ def require_netns() -> None:
 def require_stack(name: str) -> None:
     """Skip the calling test unless stack `name`'s agent can be built here (its Debian
     packages installed); under CI a missing package is a failure: CI must run it."""
-    from synack.harness.stacks import STACKS, missing_parts
+    from synack.harness.fuzz.targets.stacks import STACKS, missing_parts
 
     missing = missing_parts(STACKS[name])
     if not missing:

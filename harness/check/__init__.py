@@ -1,0 +1,1 @@
+"""The model checker: explore the state graph, check properties, show counterexamples."""

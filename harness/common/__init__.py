@@ -1,0 +1,1 @@
+"""What every wing shares: the exit contract, argument checks, child processes, pages."""

@@ -1,0 +1,1 @@
+"""The fuzzer: oracle, campaigns, findings, conformance, and the targets it tests."""

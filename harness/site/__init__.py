@@ -1,0 +1,1 @@
+"""The documentation site: graphs, diagrams and pages computed by the engines."""
