@@ -5,15 +5,16 @@ section or seed claim), its kind, and the variants expected to violate it
 together with the scenario that shows it.  State invariants and
 transition properties are plain functions that return None when they
 hold and a one-line explanation when they do not; graph properties
-(deadlock, liveness) are decided by the explorer on the whole graph,
-using `properties.ends`.
+(deadlock, liveness) decide on the sinks and on the whole graph the
+explorer hands them (`Graph`), using `properties.ends`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from synack.model.config import Config, Profile, Variant
 from synack.model.ghost import App
@@ -37,6 +38,8 @@ from synack.model.types import (
     Signal,
     State,
 )
+
+from .ends import End, blocked_description, end_kind
 
 
 class Kind(Enum):
@@ -72,6 +75,23 @@ StateCheck = Callable[[System, SystemState], str | None]
 TransitionCheck = Callable[[System, SystemState, StepInfo, SystemState], str | None]
 
 
+class Graph(Protocol):
+    """The explored state graph, as a graph property sees it (harness/check/explore.py)."""
+
+    proper_ends: Sequence[int]  # the sinks that are proper ends (properties/ends.py)
+
+    def nodes(self) -> Iterable[int]: ...
+
+    def depth(self, node: int) -> int: ...
+
+    def reaching(self, targets: Iterable[int]) -> set[int]:
+        """Every node from which some node of `targets` is reachable."""
+
+
+GraphCheck = Callable[[System, Graph], tuple[int, str] | None]
+"""A decision on the whole (complete) graph: the violating node and why, or None."""
+
+
 @dataclass(frozen=True)
 class Property:
     name: str
@@ -81,6 +101,10 @@ class Property:
     violated_by: tuple[Expect, ...]
     check_state: StateCheck | None = None
     check_transition: TransitionCheck | None = None
+    # Graph properties: `check_end` on every sink as it is found (so a violation
+    # stands even when a limit stops the run), `check_graph` once the graph is whole.
+    check_end: StateCheck | None = None
+    check_graph: GraphCheck | None = None
     deviations: tuple[Deviation, ...] = ()
 
 
@@ -261,6 +285,26 @@ def _no_stale_segment(
 # ------------------------------------------------ retransmission-bounded
 
 
+def _deadlock(system: System, state: SystemState) -> str | None:
+    """A sink that is no proper end (properties/ends.py) is a deadlock."""
+    if end_kind(system, state) is not End.NONE:
+        return None
+    return f"deadlock: {blocked_description(system, state)}"
+
+
+def _no_state_without_an_end(system: System, graph: Graph) -> tuple[int, str] | None:
+    """AG EF end: the shallowest state from which no proper end is reachable, if any."""
+    can_end = graph.reaching(graph.proper_ends)
+    stuck = [n for n in graph.nodes() if n not in can_end]
+    if not stuck:
+        return None
+    node = min(stuck, key=graph.depth)
+    return node, (
+        f"{len(stuck):,} reachable states from which no proper end is reachable; "
+        "the shortest path to one is shown"
+    )
+
+
 def transmissions_over_limit(app: App, cfg: Config) -> str | None:
     """Which of SYN, SYN,ACK and FIN was sent more than 1 + its retry limit times."""
     for what, count, retries in (
@@ -363,6 +407,7 @@ CATALOGUE: tuple[Property, ...] = (
         "RFC 9293 3.5.1, 3.10",
         Kind.GRAPH,
         (Expect(Variant.EARLY_CLOSE, "simultaneous-close"),),
+        check_end=_deadlock,
     ),
     Property(
         "eventually-quiescent",
@@ -370,6 +415,7 @@ CATALOGUE: tuple[Property, ...] = (
         "RFC 9293 3.10 (every connection ends)",
         Kind.GRAPH,
         (Expect(Variant.EARLY_CLOSE, "simultaneous-close"),),
+        check_graph=_no_state_without_an_end,
     ),
 )
 

@@ -33,7 +33,7 @@ SPEC = relation.PROOF_CONFIG
 def test_variant_is_refuted_by_a_run_that_replays(
     claim: twoends.PairClaim, variant: Variant
 ) -> None:
-    assert explorer_violates(claim.catalogue, variant)  # the explorer agrees
+    assert explorer_violates(claim.catalogue.name, variant)  # the explorer agrees
     cfg = SPEC.with_(variant=variant)
     found = twoends.bmc_pair(cfg, claim.formula, twoends.PAIR_DEPTH, time.monotonic() + 300)
     assert isinstance(found, twoends.PairTrace), found

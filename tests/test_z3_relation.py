@@ -423,7 +423,7 @@ def test_prover_and_explorer_agree(variant: Variant | None) -> None:
         assert core.proved, core.failure
         for claim in relation.RELATION_CLAIMS:
             result = relation.check_claim(claim, cfg, 300, workers, core, AGREEMENT_DEPTH)
-            violated = explorer_violates(claim.catalogue, variant)
+            violated = explorer_violates(claim.catalogue.name, variant)
             assert result.verdict == ("refuted" if violated else "proved"), (
                 claim.name,
                 result.reason,

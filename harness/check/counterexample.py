@@ -35,7 +35,6 @@ from synack.model.system import (
 )
 from synack.model.types import Signal, TimerKind
 from synack.properties.catalogue import Property
-from synack.properties.ends import End, end_kind
 
 Json = dict[str, Any]
 
@@ -302,8 +301,9 @@ def reproduces(system: System, prop: Property, actions: Sequence[Action]) -> str
 
     Returns the violation message if the replayed path violates the
     property at its end (state invariants on the last state, transition
-    properties on the last step, deadlock: the last state is a sink that
-    is not a proper end, liveness: no proper end is reachable from it),
+    properties on the last step, a sink's check (deadlock) on the last
+    state if it is a sink, a graph check (liveness) on the graph explored
+    from it, violated if the last state is),
     else None.  Raises ReplayError if a step does not fit the system.
     """
     steps = run(system, actions)
@@ -315,11 +315,13 @@ def reproduces(system: System, prop: Property, actions: Sequence[Action]) -> str
             return None
         step = steps[-1]
         return prop.check_transition(system, step.before, step.info, step.after)
-    if prop.name == "no-deadlock":
-        if not enabled(system, last) and end_kind(system, last) is End.NONE:
-            return "the replayed path ends in a deadlock"
+    if prop.check_end is not None:
+        return prop.check_end(system, last) if not enabled(system, last) else None
+    if prop.check_graph is None:
         return None
-    sub = explore(replace(system, initial=last, memo={}), ())
-    if End.COMPLETE not in sub.ends and End.IDLE_OR_HALF_OPEN not in sub.ends:
-        return "no proper end is reachable from where the replayed path ends"
+    # The graph from where the path ends: violated there if its first state is.
+    sub = explore(replace(system, initial=last, memo={}), (prop,))
+    violation = sub.violations.get(prop.name)
+    if violation is not None and violation.node == 0:
+        return f"from where the replayed path ends: {violation.message}"
     return None

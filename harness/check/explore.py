@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from synack.harness.check.store import GraphStore, reaching
 from synack.model.system import Action, System, SystemState, apply, enabled
 from synack.properties.catalogue import CATALOGUE, Kind, Property
-from synack.properties.ends import End, blocked_description, end_kind
+from synack.properties.ends import End, end_kind
 
 Progress = Callable[["Progressing"], None]
 
@@ -140,9 +140,10 @@ class _Search:
         self.result = Exploration(system, self.store, tuple(properties))
         self.state_props = [p for p in properties if p.check_state is not None]
         self.edge_props = [p for p in properties if p.check_transition is not None]
+        self.end_props = [p for p in properties if p.check_end is not None]
         self.start, self.rss_start = time.monotonic(), rss_now()
-        self.good_ends: list[int] = []
-        self.bad_ends: list[int] = []
+        self.proper_ends: list[int] = []
+        self.violating_ends: dict[str, list[int]] = {p.name: [] for p in self.end_props}
         root, _ = self.store.add_state(system.initial, -1, -1)
         if visit is not None:
             visit(root, system.initial)
@@ -202,13 +203,33 @@ class _Search:
     def sink(self, state: SystemState, node: int) -> None:
         kind = end_kind(self.system, state)
         self.result.ends[kind] = self.result.ends.get(kind, 0) + 1
-        (self.bad_ends if kind is End.NONE else self.good_ends).append(node)
-        wanted = any(p.name == "no-deadlock" for p in self.result.properties)
-        if kind is End.NONE and wanted and "no-deadlock" not in self.result.violations:
-            why = blocked_description(self.system, state)
-            self.result.violations["no-deadlock"] = Violation(
-                "no-deadlock", f"deadlock: {why}", node, ()
-            )
+        if kind is not End.NONE:
+            self.proper_ends.append(node)
+        for prop in self.end_props:
+            assert prop.check_end is not None
+            message = prop.check_end(self.system, state)
+            if not message:
+                continue
+            self.violating_ends[prop.name].append(node)
+            if prop.name not in self.result.violations:
+                self.result.violations[prop.name] = Violation(prop.name, message, node, ())
+
+    def decide_graph(self) -> None:
+        """The graph properties on the whole graph; a sink's violation moves to the
+        shallowest sink that shows it (breadth-first: a shortest counterexample)."""
+        result, store = self.result, self.store
+        for prop in self.end_props:
+            nodes = self.violating_ends[prop.name]
+            if nodes:
+                result.violations[prop.name].node = min(nodes, key=store.depth)
+        graph = _Graph(store, self.proper_ends)
+        for prop in result.properties:
+            if prop.check_graph is None or prop.name in result.violations:
+                continue
+            found = prop.check_graph(self.system, graph)
+            if found is not None:
+                node, message = found
+                result.violations[prop.name] = Violation(prop.name, message, node, ())
 
     def progressing(self) -> Progressing:
         r = self.result
@@ -219,9 +240,9 @@ class _Search:
         result, store = self.result, self.store
         result.states = len(store)
         if result.complete:
-            _graph_properties(self.system, store, result, self.good_ends, self.bad_ends)
-        # A deadlock found before a limit stays: a sink has no successors,
-        # whatever the unexplored rest of the graph holds.
+            self.decide_graph()
+        # A violation at a sink found before a limit stays: a sink has no
+        # successors, whatever the unexplored rest of the graph holds.
         _fill_paths(self.system, store, result)
         result.seconds = time.monotonic() - self.start
         result.peak_rss = max(0, rss_now() - self.rss_start)
@@ -256,31 +277,21 @@ def _check_state(
             result.violations[prop.name] = Violation(prop.name, message, node, ())
 
 
-def _graph_properties(
-    system: System,
-    store: GraphStore,
-    result: Exploration,
-    good_ends: list[int],
-    bad_ends: list[int],
-) -> None:
-    names = {p.name for p in result.properties}
-    if "no-deadlock" in result.violations:
-        shallowest = min(bad_ends, key=store.depth)
-        result.violations["no-deadlock"].node = shallowest
-    if "eventually-quiescent" in names:
-        can_end = reaching(store, good_ends)
-        stuck = [n for n in store.nodes() if n not in can_end]
-        if stuck:
-            node = min(stuck, key=store.depth)
-            result.violations["eventually-quiescent"] = Violation(
-                "eventually-quiescent",
-                f"{len(stuck):,} reachable states from which no proper end is reachable; "
-                "the shortest path to one is shown",
-                node,
-                (),
-            )
-    if "no-deadlock" not in names:
-        result.violations.pop("no-deadlock", None)
+@dataclass
+class _Graph:
+    """The store as `properties.catalogue.Graph`."""
+
+    store: GraphStore
+    proper_ends: Sequence[int]
+
+    def nodes(self) -> Iterable[int]:
+        return self.store.nodes()
+
+    def depth(self, node: int) -> int:
+        return self.store.depth(node)
+
+    def reaching(self, targets: Iterable[int]) -> set[int]:
+        return reaching(self.store, targets)
 
 
 def _path(system: System, store: GraphStore, node: int) -> tuple[Action, ...]:

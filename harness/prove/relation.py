@@ -7,7 +7,7 @@ to `model.step` from CLOSED and decides the claim again with the twin.
 Only a run that violates the claim in the Python model is reported as
 `refuted`; anything else is a spurious counterexample of the encoding.
 
-`catalogue` names the property of `properties/catalogue.py` that the
+`catalogue` is the property of `properties/catalogue.py` that the
 claim is the endpoint's share of; the agreement test compares the
 prover's verdicts with the explorer's through it.
 """
@@ -37,7 +37,8 @@ from synack.model import (
 )
 from synack.model.ghost import App, answers_syn, count_transmissions
 from synack.model.seq import seq_ge, seq_sub
-from synack.properties.catalogue import transmissions_over_limit
+from synack.properties.catalogue import Property, transmissions_over_limit
+from synack.properties.catalogue import get as catalogue_property
 
 S = State
 ConcreteCheck = Callable[[Tcb, Event, Tcb, tuple[Output, ...], App], str | None]
@@ -109,7 +110,7 @@ class RelationClaim:
     name: str
     meaning: str
     source: str
-    catalogue: str
+    catalogue: Property  # the catalogue's property this claim is a part of
     broken_by: tuple[Variant, ...]
     concrete: ConcreteCheck
 
@@ -124,7 +125,7 @@ RELATION_CLAIMS: tuple[RelationClaim, ...] = (
         "an endpoint whose FIN is outstanding reaches TIME-WAIT or CLOSED only once it is "
         "ACKed, or by RST, ABORT or an error",
         "RFC 9293 3.10.7.4 fifth step (FIN-WAIT-1, CLOSING, LAST-ACK)",
-        "ack-before-close",
+        catalogue_property("ack-before-close"),
         (Variant.EARLY_CLOSE,),
         _ack_before_close,
     ),
@@ -132,7 +133,7 @@ RELATION_CLAIMS: tuple[RelationClaim, ...] = (
         "retransmission-bounded",
         "SYN, SYN,ACK and FIN are each sent at most 1 + their retry limit times",
         "RFC 9293 3.8.3 (R2)",
-        "retransmission-bounded",
+        catalogue_property("retransmission-bounded"),
         (Variant.NO_GIVE_UP,),
         _retransmission_bounded,
     ),
@@ -141,7 +142,7 @@ RELATION_CLAIMS: tuple[RelationClaim, ...] = (
         "a synchronized endpoint advances RCV.NXT only over text it queues for the user or "
         "hands over (plus one for a FIN)",
         "RFC 9293 3.10.7.4 seventh step; 3.6 (half-close)",
-        "half-close-delivers",
+        catalogue_property("half-close-delivers"),
         (Variant.NO_HALF_CLOSE,),
         _acked_text_delivered,
     ),
@@ -150,7 +151,7 @@ RELATION_CLAIMS: tuple[RelationClaim, ...] = (
         "an endpoint that closed first leaves FIN-WAIT-1, FIN-WAIT-2 or CLOSING for CLOSED "
         "only by RST or an error, never skipping TIME-WAIT",
         "RFC 9293 3.10.7.4 eighth step; 3.6",
-        "time-wait-reacks-fin",
+        catalogue_property("time-wait-reacks-fin"),
         (Variant.NO_TIME_WAIT,),
         _time_wait_entered,
     ),

@@ -67,6 +67,8 @@ from synack.model import (
     closed,
     step,
 )
+from synack.properties.catalogue import Property
+from synack.properties.catalogue import get as catalogue_property
 
 S = State
 PAIR_DEPTH = 7
@@ -393,7 +395,7 @@ class PairClaim:
     name: str
     meaning: str
     source: str
-    catalogue: str
+    catalogue: Property  # the catalogue's property this claim is a part of
     broken_by: tuple[Variant, ...]
     concrete: ConcretePairCheck
 
@@ -408,7 +410,7 @@ PAIR_CLAIMS: tuple[PairClaim, ...] = (
         "an endpoint becomes synchronized only on a segment of the peer incarnation whose "
         "ISS is its IRS and whose IRS is its ISS: never on an old duplicate SYN",
         "RFC 9293 3.5 (Figures 8, 9); 3.10.7.3, 3.10.7.4 fifth step",
-        "no-old-syn-connection",
+        catalogue_property("no-old-syn-connection"),
         (Variant.TWO_WAY_HANDSHAKE, Variant.UNCHECKED_SYNACK),
         _synchronizes_on_current_syn,
     ),
@@ -417,7 +419,7 @@ PAIR_CLAIMS: tuple[PairClaim, ...] = (
         "when both are ESTABLISHED, each side's IRS is the other's ISS, and SND.NXT and "
         "RCV.NXT match",
         "RFC 9293 3.4, 3.5",
-        "no-old-syn-connection",
+        catalogue_property("no-old-syn-connection"),
         # two-way-handshake breaks it too (7 steps: the server aborts, and a duplicate
         # of the SYN it had taken re-establishes it), but the search takes 10-130 s
         # for that run depending on the solver's luck; the tests refute
