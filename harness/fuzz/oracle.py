@@ -13,10 +13,15 @@ produces what the target did.
 Learned rather than predicted: the ISS (taken from the target's SYN or
 SYN,ACK when a candidate picks one) and, for real stacks, RCV.WND (the
 window each target segment advertises becomes the candidate's RCV.WND).
+What is learned about the target lives in its `Candidate`, never in the
+`Config`: a candidate holds the model TCB with the Config as configured,
+and the Config the model steps it under (`Candidate.config`) is made from
+the configured one and what was learned, right before the step.
 
 RFC-allowed alternatives are tried in lockstep, only when nothing else
 explains a step: a profile rule the RFCs permit too (`ALLOWED_RULES`, a
-challenge ACK under rfc9293, say) switched on for the candidate, and the
+challenge ACK under rfc9293, say) switched on for the candidate (and kept
+on: a stack that sends challenge ACKs sends them every time), and the
 latitude of `LATITUDE` (a tail-loss probe, a duplicate ACK for an
 out-of-order segment, one ACK for a SYN,ACK's SYN and text).  A step so
 explained is no divergence; `Oracle.allowed` names what explained it
@@ -26,12 +31,12 @@ explained is no divergence; `Oracle.allowed` names what explained it
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import product
 
 from synack.harness.fuzz.targets.base import Observation, Traits, UserOutput
-from synack.model.config import ALLOWED_RULES, MAX_RCV_WND, RULE_IDS
+from synack.model.config import ALLOWED_RULES, MAX_RCV_WND, RULE_IDS, Config
 from synack.model.endpoint import step as model_step
 from synack.model.segment import Flags, Segment
 from synack.model.seq import seq_sub
@@ -120,8 +125,74 @@ EVENT_CLASSES = (
 
 
 @dataclass(frozen=True, slots=True)
+class Candidate:
+    """A model state the target may be in, and what the oracle learned of the target.
+
+    `tcb` carries the Config as configured; the facts learned from the target
+    are kept beside it and applied only to step it (`stepped`).  The
+    candidates of one oracle share that Config, so two are equal exactly when
+    the TCBs they step are (`then` keeps no learned RCV.WND equal to the
+    configured one).
+    """
+
+    tcb: Tcb
+    rcv_wnd: int | None = None
+    """The receive buffer the target's windows show (None: the configured `cfg.rcv_wnd`)."""
+    allowed: frozenset[str] = frozenset()
+    """RFC-allowed rules (`ALLOWED_RULES`) the target was seen to follow, on top of the
+    configured ones: a stack that sends challenge ACKs sends them every time."""
+    disabled: frozenset[str] = frozenset()
+    """Profile rules the target was seen not to follow (linux `synack-no-text`)."""
+
+    def config(self, flipped: tuple[str, ...] = ()) -> Config:
+        """The Config the model steps this candidate under: the configured one with what was
+        learned applied, and each per-segment choice named in `flipped` (`Traits.varies`)
+        taken the other way."""
+        cfg = self.tcb.cfg
+        if self.rcv_wnd is None and not self.allowed and not self.disabled and not flipped:
+            return cfg
+        return _configured(cfg, self.rcv_wnd, self.allowed, self.disabled, flipped)
+
+    def stepped(self) -> Tcb:
+        """The TCB the model steps for this candidate (`config()` in place of its Config)."""
+        cfg = self.config()
+        return self.tcb if cfg is self.tcb.cfg else replace(self.tcb, cfg=cfg)
+
+    def then(self, tcb: Tcb, rcv_wnd: int | None = None) -> tuple[Candidate, Tcb]:
+        """The candidate in the model state `tcb` (stepped under `config()`), with what was
+        learned before and the receive buffer `rcv_wnd` if this step showed one; and the
+        TCB the model steps for it next (`tcb` itself unless `rcv_wnd` changes its Config)."""
+        cfg = self.tcb.cfg
+        configured = tcb if tcb.cfg is cfg or tcb.cfg == cfg else replace(tcb, cfg=cfg)
+        if rcv_wnd is None:
+            return Candidate(configured, self.rcv_wnd, self.allowed, self.disabled), tcb
+        learned = None if rcv_wnd == cfg.rcv_wnd else rcv_wnd
+        successor = Candidate(configured, learned, self.allowed, self.disabled)
+        return successor, successor.stepped()
+
+
+@functools.lru_cache(maxsize=1 << 10)
+def _configured(
+    cfg: Config,
+    rcv_wnd: int | None,
+    allowed: frozenset[str],
+    disabled: frozenset[str],
+    flipped: tuple[str, ...],
+) -> Config:
+    changes: dict[str, object] = {name: not getattr(cfg, name) for name in flipped}
+    if rcv_wnd is not None:
+        changes["rcv_wnd"] = rcv_wnd
+    if allowed:
+        changes["allowed"] = cfg.allowed | allowed
+    if disabled:
+        changes["disabled"] = cfg.disabled | disabled
+    return cfg.with_(**changes)
+
+
+@dataclass(frozen=True, slots=True)
 class Path:
-    """One way a candidate could have produced an observation."""
+    """One way a candidate could have produced an observation (TCBs as the model stepped
+    them, `Candidate.stepped`; a per-segment choice taken the other way is not kept)."""
 
     before: Tcb
     after: Tcb
@@ -212,8 +283,18 @@ class Oracle:
 
     def __init__(self, tcb: Tcb, traits: Traits) -> None:
         self.traits = traits
-        self.candidates: frozenset[Tcb] = frozenset({tcb})
+        self.held: dict[Candidate, Tcb] = {}  # each candidate and the TCB the model steps
+        self.candidates: frozenset[Tcb] = frozenset()  # the stepped TCBs: `held`'s values
+        self._hold({Candidate(tcb): tcb})
         self.allowed: tuple[str, ...] = ()  # RFC_ALLOWED ids that explained the last step
+
+    def _hold(self, held: dict[Candidate, Tcb]) -> None:
+        """Keep `held` (each candidate with `Candidate.stepped()`), the first
+        MAX_CANDIDATES of them in `_order`."""
+        if len(held) > MAX_CANDIDATES:
+            held = dict(sorted(held.items(), key=lambda item: _order(item[1]))[:MAX_CANDIDATES])
+        self.held = held
+        self.candidates = frozenset(held.values())
 
     # ------------------------------------------------------------ views
 
@@ -252,16 +333,14 @@ class Oracle:
         if not survivors:
             expected = tuple(
                 p
-                for tcb in sorted(self.candidates, key=_order)
-                for p in self._paths(tcb, event, syn_seq, waited=False, firings=False)
+                for candidate, tcb in sorted(self.held.items(), key=lambda item: _order(item[1]))
+                for p in self._paths(candidate, tcb, event, syn_seq, waited=False, firings=False)
             )
             return (
                 Divergence(observed, expected, self.states(), self.traits.user_outputs),
                 frozenset(),
             )
-        if len(survivors) > MAX_CANDIDATES:
-            survivors = set(sorted(survivors, key=_order)[:MAX_CANDIDATES])
-        self.candidates = frozenset(survivors)
+        self._hold(survivors)
         self.allowed = tuple(sorted(allowed))
         return None, frozenset(labels)
 
@@ -272,7 +351,7 @@ class Oracle:
         syn_seq: int | None,
         waited: bool,
         lenient: bool,
-    ) -> tuple[set[Tcb], set[str], set[str]]:
+    ) -> tuple[dict[Candidate, Tcb], set[str], set[str]]:
         """The candidates' successors that explain `observed`, their coverage labels and
         (`lenient`: by RFC-allowed alternatives only) the allowances that explained them.
 
@@ -280,23 +359,25 @@ class Oracle:
         count (the fewest allowances): a tail-loss probe explains it with or
         without a challenge-ACK rule switched on, and the rule is no part of it.
         """
-        found: dict[tuple[str, ...], tuple[set[Tcb], set[str]]] = {}
-        for tcb in self.candidates:
-            alternatives = _allowed_alternatives(tcb, event) if lenient else ()
-            for start, rule_id in ((tcb, ""), *alternatives):
-                for path in self._paths(start, event, syn_seq, waited):
+        found: dict[tuple[str, ...], tuple[dict[Candidate, Tcb], set[str]]] = {}
+        for candidate, tcb in self.held.items():
+            starts: Iterable[tuple[Candidate, Tcb, str]] = ((candidate, tcb, ""),)
+            if lenient:
+                starts = _allowed_alternatives(candidate, tcb, event)
+            for start, stepped, rule_id in starts:
+                for path in self._paths(start, stepped, event, syn_seq, waited):
                     used = self._allowance(path, event, observed, rule_id, lenient)
                     if used is None:
                         continue
-                    survivors, labels = found.setdefault(used, (set(), set()))
-                    survivors.update(self._learn(path, observed))
+                    survivors, labels = found.setdefault(used, ({}, set()))
+                    survivors.update(self._learn(start, path, observed))
                     labels.update(path.labels)
         if not found:
-            return set(), set(), set()
+            return {}, set(), set()
         fewest = min(len(used) for used in found)
         simplest = [(used, kept) for used, kept in found.items() if len(used) == fewest]
         return (
-            {t for _, (survivors, _) in simplest for t in survivors},
+            {c: t for _, (survivors, _) in simplest for c, t in survivors.items()},
             {label for _, (_, labels) in simplest for label in labels},
             {i for used, _ in simplest for i in used},
         )
@@ -330,8 +411,12 @@ class Oracle:
             return False
         return _user_matches(path.user, observed.user, self.traits.user_outputs)
 
-    def _learn(self, path: Path, observed: Observation) -> tuple[Tcb, ...]:
-        """Take RCV.WND from the target's last segment (real stacks choose their windows).
+    def _learn(
+        self, candidate: Candidate, path: Path, observed: Observation
+    ) -> tuple[tuple[Candidate, Tcb], ...]:
+        """`candidate` after `path` (with the TCB the model steps for it next), RCV.WND taken
+        from the target's last segment (real stacks choose their windows): the receive
+        buffer it shows is learned.
 
         When the application reads text and the target says nothing, either
         view of RFC 9293 3.8.6.2.2 may hold: the right edge of the window stays
@@ -343,47 +428,46 @@ class Oracle:
         """
         tcb = path.after
         if self.traits.exact_windows or tcb.state in (State.CLOSED, State.LISTEN):
-            return (tcb,)
+            return (candidate.then(tcb),)
         # A RST's window field means nothing (Linux sends 0): only other segments say.
         advertised = [s for s in observed.segments if not s.rst]
+        buffer = tcb.cfg.rcv_wnd  # as stepped: what was learned so far
         if advertised:
             window = advertised[-1].wnd + len(tcb.rcv_buf)
-            kept: tuple[Tcb, ...] = ()
+            kept: tuple[tuple[Candidate, Tcb], ...] = ()
         elif len(tcb.rcv_buf) < len(path.before.rcv_buf) and tcb.rcv_nxt == path.before.rcv_nxt:
-            window = tcb.cfg.rcv_wnd - (len(path.before.rcv_buf) - len(tcb.rcv_buf))
-            kept = (tcb,)  # the window reopened as the application read
+            window = buffer - (len(path.before.rcv_buf) - len(tcb.rcv_buf))
+            kept = (candidate.then(tcb),)  # the window reopened as the application read
         else:
-            return (tcb,)
-        if window == tcb.cfg.rcv_wnd:
-            return (tcb,)
+            return (candidate.then(tcb),)
+        if window == buffer:
+            return (candidate.then(tcb),)
         # The advertised part is at most 65535, the unread text comes on top.
-        return (*kept, replace(tcb, cfg=tcb.cfg.with_(rcv_wnd=min(window, MAX_RCV_WND))))
+        return (*kept, candidate.then(tcb, min(window, MAX_RCV_WND)))
 
     def _paths(
         self,
+        candidate: Candidate,
         tcb: Tcb,
         event: Event | None,
         syn_seq: int | None,
         waited: bool,
         firings: bool = True,
     ) -> Iterator[Path]:
-        """Every interleaving of allowed timer firings with `event`."""
+        """Every interleaving of allowed timer firings with `event`, from `tcb` (the TCB
+        the model steps for `candidate`) and under each other value of the choices the
+        target makes afresh per text segment (`Traits.varies`)."""
         if syn_seq is not None and tcb.state in NEW_ISS_STATES:
             tcb = replace(tcb, iss_pool=(syn_seq,))
+        varies: tuple[str, ...] = ()
+        if isinstance(event, SegmentArrives) and event.segment.payload:
+            varies = self.traits.varies
         for before, after in self._timer_plans(tcb, event, waited, firings):
             events = (*before, *([event] if event is not None else []), *after)
             yield _run(tcb, events)
-            for alternative in self._alternatives(tcb, event):
-                path = _run(alternative, events)
+            for name in varies:
+                path = _run(replace(tcb, cfg=candidate.config((name,))), events)
                 yield replace(path, before=tcb, after=replace(path.after, cfg=tcb.cfg))
-
-    def _alternatives(self, tcb: Tcb, event: Event | None) -> Iterator[Tcb]:
-        """`tcb` under each other value of the choices the target makes per text segment."""
-        if not isinstance(event, SegmentArrives) or not event.segment.payload:
-            return
-        for name in self.traits.varies:
-            flipped = not getattr(tcb.cfg, name)
-            yield replace(tcb, cfg=tcb.cfg.with_(**{name: flipped}))
 
     def _timer_plans(
         self, tcb: Tcb, event: Event | None, waited: bool, firings: bool
@@ -442,8 +526,11 @@ def _order(tcb: Tcb) -> tuple[str, int, int, int, int]:
 # ------------------------------------------------- RFC-allowed alternatives
 
 
-def _allowed_alternatives(tcb: Tcb, event: Event | None) -> Iterator[tuple[Tcb, str]]:
-    """`tcb` under each RFC-allowed behaviour the model could take instead, with its id.
+def _allowed_alternatives(
+    candidate: Candidate, tcb: Tcb, event: Event | None
+) -> Iterator[tuple[Candidate, Tcb, str]]:
+    """`candidate` (whose model steps `tcb`) as is, then as following each RFC-allowed
+    behaviour the model could take instead: each with the TCB the model steps, and the id.
 
     A profile rule the RFCs permit (`ALLOWED_RULES`) that the candidate's
     profile lacks is switched on, and stays on: a stack that sends challenge
@@ -451,14 +538,17 @@ def _allowed_alternatives(tcb: Tcb, event: Event | None) -> Iterator[tuple[Tcb, 
     SYN,ACK (linux `synack-no-text`), the RFC's own processing that ACKs SYN
     and text together is the alternative (`combined-synack-ack`).
     """
-    cfg = tcb.cfg
-    for rule_id in sorted(ALLOWED_RULES - RULE_IDS[cfg.profile] - cfg.allowed):
-        yield replace(tcb, cfg=cfg.with_(allowed=cfg.allowed | {rule_id})), rule_id
+    yield candidate, tcb, ""
+    cfg = tcb.cfg  # as stepped: the configured rules and those learned
+    alternatives = [
+        (replace(candidate, allowed=candidate.allowed | {rule_id}), rule_id)
+        for rule_id in sorted(ALLOWED_RULES - RULE_IDS[cfg.profile] - cfg.allowed)
+    ]
     if _carries_more(event) and tcb.state is State.SYN_SENT and cfg.rule("synack-no-text"):
-        yield (
-            replace(tcb, cfg=cfg.with_(disabled=cfg.disabled | {"synack-no-text"})),
-            "combined-synack-ack",
-        )
+        disabled = candidate.disabled | {"synack-no-text"}
+        alternatives.append((replace(candidate, disabled=disabled), "combined-synack-ack"))
+    for alternative, rule_id in alternatives:
+        yield alternative, alternative.stepped(), rule_id
 
 
 def _carries_more(event: Event | None) -> bool:
