@@ -51,11 +51,11 @@ from synack.model.types import State
 BATCH = 200
 MAX_ACTIONS = 16
 GIVE_UP = 8
+"""Actions aimed at a (state x event class) pair before it counts as out of reach
+(a call the target cannot make there, say)."""
 SHRINK_LIMIT = 90.0
 """Seconds spent shrinking one finding (attempts with real-time waits are slow);
 after that, or once the budget is spent, the smallest failure so far is kept."""
-"""Actions aimed at a (state x event class) pair before it counts as out of reach
-(a call the target cannot make there, say)."""
 
 
 def _steerable(campaign: Campaign, waits: bool) -> dict[State, tuple[str, ...]]:
@@ -140,10 +140,11 @@ def fuzz(
     divergent example as it is (a quick triage of a stack with many findings).
     """
     with first_signal_stops() as interrupted:
-        return _fuzz(
+        plan = _Plan(
             target, cfg, max_examples, budget, first_seed, database, key, progress, waits,
             max_findings, on_run, interrupted, shrink_time,
         )  # fmt: skip
+        return _Fuzzer(plan).run()
 
 
 @contextlib.contextmanager
@@ -179,116 +180,79 @@ def first_signal_stops() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def _fuzz(
-    target: Target,
-    cfg: Config,
-    max_examples: int,
-    budget: float,
-    first_seed: int,
-    database: Path | None,
-    key: str,
-    progress: Callable[[Campaign], None] | None,
-    waits: bool,
-    max_findings: int,
-    on_run: Callable[[Run], None] | None,
-    interrupted: threading.Event,
-    shrink_time: float,
-) -> Campaign:
-    campaign = Campaign()
-    known = _Groups(target.traits)
-    start = time.monotonic()
-    db = DirectoryBasedExampleDatabase(str(database)) if database is not None else None
-    batch_number = 0
-    slow = target.traits.slow_waits
-    failing: list[Run] = []  # this batch's divergent runs (the shrinker's attempts)
-    steering: dict[State, tuple[str, ...]] = {}
-    shrink = _Shrink()
-    while campaign.examples < max_examples:
-        if interrupted.is_set():
-            campaign.stopped = "interrupted"
-            break
-        if time.monotonic() - start >= budget:
-            campaign.stopped = f"budget of {budget:g} s"
-            break
-        if len(campaign.findings) >= max_findings:
-            campaign.stopped = f"{max_findings} findings"
-            break
+@dataclass(frozen=True)
+class _Plan:
+    """What the campaign was asked to do (the arguments of `fuzz`)."""
+
+    target: Target
+    cfg: Config
+    max_examples: int
+    budget: float
+    first_seed: int
+    database: Path | None
+    key: str
+    progress: Callable[[Campaign], None] | None
+    waits: bool
+    max_findings: int
+    on_run: Callable[[Run], None] | None
+    interrupted: threading.Event
+    shrink_time: float
+
+
+class _Fuzzer:
+    """One campaign: batches of hypothesis examples until the plan's end."""
+
+    def __init__(self, plan: _Plan) -> None:
+        self.plan = plan
+        self.campaign = Campaign()
+        self.known = _Groups(plan.target.traits)
+        self.start = time.monotonic()
+        db = plan.database
+        self.db = DirectoryBasedExampleDatabase(str(db)) if db is not None else None
+        self.batch_number = 0
+        self.slow = plan.target.traits.slow_waits
+        self.failing: list[Run] = []  # this batch's divergent runs (the shrinker's attempts)
+        self.steering: dict[State, tuple[str, ...]] = {}
+        self.shrink = _Shrink()
+
+    def run(self) -> Campaign:
+        campaign = self.campaign
+        while campaign.examples < self.plan.max_examples:
+            stopped = self._stop_reason()
+            if stopped:
+                campaign.stopped = stopped
+                break
+            if not self._batch():
+                break
+        campaign.seconds = self._elapsed()
+        return campaign
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def _stop_reason(self) -> str:
+        plan = self.plan
+        if plan.interrupted.is_set():
+            return "interrupted"
+        if self._elapsed() >= plan.budget:
+            return f"budget of {plan.budget:g} s"
+        if len(self.campaign.findings) >= plan.max_findings:
+            return f"{plan.max_findings} findings"
+        return ""
+
+    def _batch(self) -> bool:
+        """One hypothesis run; False when the target broke down (the campaign ends)."""
+        campaign, failing = self.campaign, self.failing
         failing.clear()
-        shrink.cut = False
-        remaining = max_examples - campaign.examples
+        self.shrink.cut = False
         # Frozen for the batch, so that shrinking replays mean the same examples.
-        steering.clear()
-        steering.update(_steerable(campaign, waits and not slow))
-
-        def probe(opening: Opening, data: st.DataObject) -> None:
-            if campaign.failure:
-                return  # the target broke down: every later attempt stops at once
-            now = time.monotonic()
-            out_of_time = now - start >= budget or interrupted.is_set()
-            if failing and (out_of_time or now - shrink.since > shrink_time):
-                shrink.cut = True  # every attempt passes now: hypothesis stops shrinking
-                return
-            if not failing and (out_of_time or campaign.examples >= max_examples):
-                return  # out of examples or time: the rest of the batch is skipped
-            example = Example(opening.role, opening.peer_iss, opening.target_iss, ())
-            length = data.draw(st.integers(1, MAX_ACTIONS), label="actions")
-
-            aimed_at: list[str] = []
-
-            def source(state: State, index: int) -> Action | None:
-                if index >= length:
-                    return None
-                action, aimed = data.draw(action_strategy(state, waits, slow, steering[state]))
-                if aimed is not None:
-                    aimed_at.append(f"{state} {aimed}")
-                return action
-
-            try:
-                run = run_example(target, example, cfg, source=source)
-            except TargetError as exc:
-                # Recorded here, whatever hypothesis does with the exception next
-                # (shrinking, its flaky-failure handling and final replay may swallow it).
-                campaign.stopped = campaign.failure = f"the target failed: {exc}"
-                raise
-            if on_run is not None:
-                on_run(run)
-            if not failing:
-                campaign.examples += 1
-                campaign.segments += run.segments
-                campaign.anomalies.extend(run.anomalies)
-                campaign.coverage.update(run.coverage)
-                campaign.allowed.update(allowed_variations(run))
-                campaign.steered.update(aimed_at)
-                campaign.seconds = time.monotonic() - start
-                if progress is not None:
-                    progress(campaign)
-            if run.divergence is not None and not known.passes(campaign, run, failing):
-                if not failing:
-                    shrink.since = time.monotonic()
-                    campaign.shrinking = True
-                    if progress is not None:
-                        progress(campaign)
-                failing.append(run)
-                raise _Diverged(run)
-
-        test = settings(
-            max_examples=min(BATCH, remaining),
-            database=db,
-            deadline=None,
-            derandomize=False,
-            print_blob=False,
-            report_multiple_bugs=False,
-            suppress_health_check=list(HealthCheck),
-            phases=[Phase.explicit, Phase.reuse, Phase.generate]
-            + ([Phase.shrink] if shrink_time > 0 else []),
-        )(seed(first_seed + batch_number)(given(openings(), st.data())(probe)))
-        test.hypothesis.inner_test._hypothesis_internal_add_digest = key.encode()  # type: ignore[attr-defined]
-        batch_number += 1
+        self.steering.clear()
+        self.steering.update(_steerable(campaign, self.plan.waits and not self.slow))
         recorded = len(campaign.findings)
         try:
-            test()
+            self._test()()
         except _Diverged as found:
-            _record(campaign, known, Finding(found.run, False, time.monotonic() - start))
+            self._record(found.run, False)
         except TargetError as exc:
             campaign.stopped = campaign.failure = campaign.failure or f"the target failed: {exc}"
         except (FlakyFailure, Flaky):
@@ -296,9 +260,7 @@ def _fuzz(
             # real stack's timing, or shrinking cut short, whose replay passes by
             # design): keep the smallest failure seen.
             if failing:
-                smallest = min(failing, key=lambda r: (len(r.example.actions), len(r.steps)))
-                when = time.monotonic() - start
-                _record(campaign, known, Finding(smallest, not shrink.cut, when))
+                self._record(self._smallest(), not self.shrink.cut)
         except Exception:
             if not campaign.failure:
                 raise  # not the target's breakdown: an internal error
@@ -308,11 +270,97 @@ def _fuzz(
             # Whatever hypothesis raised or swallowed: a broken-down target ends the
             # campaign.  A divergence seen before it is kept (it is not replayed).
             if failing and len(campaign.findings) == recorded:
-                smallest = min(failing, key=lambda r: (len(r.example.actions), len(r.steps)))
-                _record(campaign, known, Finding(smallest, True, time.monotonic() - start))
-            break
-    campaign.seconds = time.monotonic() - start
-    return campaign
+                self._record(self._smallest(), True)
+            return False
+        return True
+
+    def _smallest(self) -> Run:
+        return min(self.failing, key=lambda r: (len(r.example.actions), len(r.steps)))
+
+    def _record(self, run: Run, flaky: bool) -> None:
+        _record(self.campaign, self.known, Finding(run, flaky, self._elapsed()))
+
+    def _test(self) -> Callable[[], None]:
+        plan = self.plan
+        remaining = plan.max_examples - self.campaign.examples
+        test = settings(
+            max_examples=min(BATCH, remaining),
+            database=self.db,
+            deadline=None,
+            derandomize=False,
+            print_blob=False,
+            report_multiple_bugs=False,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.reuse, Phase.generate]
+            + ([Phase.shrink] if plan.shrink_time > 0 else []),
+        )(seed(plan.first_seed + self.batch_number)(given(openings(), st.data())(self._probe)))
+        test.hypothesis.inner_test._hypothesis_internal_add_digest = plan.key.encode()  # type: ignore[attr-defined]
+        self.batch_number += 1
+        return test
+
+    def _skip(self) -> bool:
+        """Whether this attempt passes at once: out of examples or time, or shrinking
+        stopped (every attempt passes then, so hypothesis stops shrinking)."""
+        plan, campaign, failing = self.plan, self.campaign, self.failing
+        if campaign.failure:
+            return True  # the target broke down: every later attempt stops at once
+        now = time.monotonic()
+        out_of_time = now - self.start >= plan.budget or plan.interrupted.is_set()
+        if failing and (out_of_time or now - self.shrink.since > plan.shrink_time):
+            self.shrink.cut = True
+            return True
+        return not failing and (out_of_time or campaign.examples >= plan.max_examples)
+
+    def _probe(self, opening: Opening, data: st.DataObject) -> None:
+        if self._skip():
+            return
+        plan, campaign, failing = self.plan, self.campaign, self.failing
+        example = Example(opening.role, opening.peer_iss, opening.target_iss, ())
+        length = data.draw(st.integers(1, MAX_ACTIONS), label="actions")
+        aimed_at: list[str] = []
+
+        def source(state: State, index: int) -> Action | None:
+            if index >= length:
+                return None
+            strategy = action_strategy(state, plan.waits, self.slow, self.steering[state])
+            action, aimed = data.draw(strategy)
+            if aimed is not None:
+                aimed_at.append(f"{state} {aimed}")
+            return action
+
+        try:
+            run = run_example(plan.target, example, plan.cfg, source=source)
+        except TargetError as exc:
+            # Recorded here, whatever hypothesis does with the exception next
+            # (shrinking, its flaky-failure handling and final replay may swallow it).
+            campaign.stopped = campaign.failure = f"the target failed: {exc}"
+            raise
+        if plan.on_run is not None:
+            plan.on_run(run)
+        if not failing:
+            self._count(run, aimed_at)
+        if run.divergence is not None and not self.known.passes(campaign, run, failing):
+            if not failing:
+                self.shrink.since = time.monotonic()
+                campaign.shrinking = True
+                self._report()
+            failing.append(run)
+            raise _Diverged(run)
+
+    def _count(self, run: Run, aimed_at: list[str]) -> None:
+        campaign = self.campaign
+        campaign.examples += 1
+        campaign.segments += run.segments
+        campaign.anomalies.extend(run.anomalies)
+        campaign.coverage.update(run.coverage)
+        campaign.allowed.update(allowed_variations(run))
+        campaign.steered.update(aimed_at)
+        campaign.seconds = self._elapsed()
+        self._report()
+
+    def _report(self) -> None:
+        if self.plan.progress is not None:
+            self.plan.progress(self.campaign)
 
 
 class _Groups:

@@ -301,70 +301,115 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
 
 
-def cmd_prove(args: argparse.Namespace) -> int:
-    def usage(message: str) -> int:
-        print(f"synack prove: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
+class _Usage(Exception):
+    """A bad option: one line, exit 2."""
 
+
+@dataclass
+class _Chosen:
+    """What `synack prove` was asked to prove."""
+
+    profile: Profile
+    variant: Variant | None
+    claims: list[Claim]
+    relation_claims: list[relation.RelationClaim]
+    pair_claims: list[twoends.PairClaim]
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    try:
+        chosen = _choose(args)
+        cfg = relation.PROOF_CONFIG.with_(profile=chosen.profile, variant=chosen.variant)
+        if chosen.relation_claims or chosen.pair_claims:
+            try:
+                check_encoded(cfg)  # refused, rather than proved about another configuration
+            except UnencodedConfig as error:
+                raise _Usage(str(error)) from None
+    except _Usage as exc:
+        print(f"synack prove: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    console = Console(stderr=args.json == "-", highlight=False)
+    rows = _prove(chosen, cfg, args.timeout, console)
+    _print_rows(console, chosen, rows)
+    report = {
+        "profile": chosen.profile.value,
+        "variant": chosen.variant.value if chosen.variant else None,
+        "results": [_row_json(row) for row in rows],
+    }
+    write_json(args.json, report)
+    save_latest("prove", report)
+    verdicts = {row.verdict for row in rows}
+    if Verdict.REFUTED in verdicts:
+        return EXIT_REFUTED
+    return EXIT_UNKNOWN if Verdict.UNKNOWN in verdicts else EXIT_OK
+
+
+def _choose(args: argparse.Namespace) -> _Chosen:
     try:
         profile = Profile(args.profile)
     except ValueError:
-        return usage(
-            f"unknown profile {args.profile!r} (known: {', '.join(p.value for p in Profile)})"
-        )
+        known = ", ".join(p.value for p in Profile)
+        raise _Usage(f"unknown profile {args.profile!r} (known: {known})") from None
     variant = None
     if args.variant:
         try:
             variant = Variant(args.variant)
         except ValueError:
             known = ", ".join(v.value for v in Variant)
-            return usage(f"unknown variant {args.variant!r} (known: {known})")
+            raise _Usage(f"unknown variant {args.variant!r} (known: {known})") from None
     # The lemmas are about sequence arithmetic, which no variant changes.
-    claims = [] if variant else claims_for(profile)
-    relation_claims = list(relation.RELATION_CLAIMS)
-    pair_claims = list(twoends.PAIR_CLAIMS)
+    chosen = _Chosen(
+        profile,
+        variant,
+        [] if variant else claims_for(profile),
+        list(relation.RELATION_CLAIMS),
+        list(twoends.PAIR_CLAIMS),
+    )
     if args.property:
         known_names = [*BY_NAME, *relation.BY_NAME, *twoends.BY_NAME]
         unknown = [name for name in args.property if name not in known_names]
         if unknown:
-            return usage(f"unknown claim {unknown[0]!r} (known: {', '.join(known_names)})")
-        claims = [BY_NAME[n] for n in args.property if n in BY_NAME and not variant]
-        relation_claims = [relation.BY_NAME[n] for n in args.property if n in relation.BY_NAME]
-        pair_claims = [twoends.BY_NAME[n] for n in args.property if n in twoends.BY_NAME]
+            raise _Usage(f"unknown claim {unknown[0]!r} (known: {', '.join(known_names)})")
+        names = args.property
+        chosen.claims = [BY_NAME[n] for n in names if n in BY_NAME and not variant]
+        chosen.relation_claims = [relation.BY_NAME[n] for n in names if n in relation.BY_NAME]
+        chosen.pair_claims = [twoends.BY_NAME[n] for n in names if n in twoends.BY_NAME]
     if args.timeout <= 0:
-        return usage("--timeout must be a positive number of seconds")
-    to_stdout = args.json == "-"
-    console = Console(stderr=to_stdout, highlight=False)
-    cfg = relation.PROOF_CONFIG.with_(profile=profile, variant=variant)
-    if relation_claims or pair_claims:
-        try:
-            check_encoded(cfg)  # refused, rather than proved about another configuration
-        except UnencodedConfig as error:
-            return usage(str(error))
-    results = [check(claim, int(args.timeout * 1000)) for claim in claims]
+        raise _Usage("--timeout must be a positive number of seconds")
+    return chosen
+
+
+def _prove(chosen: _Chosen, cfg: Config, budget: float, console: Console) -> list[Row]:
+    results = [check(claim, int(budget * 1000)) for claim in chosen.claims]
     rows: list[Row] = [
         Row(r.claim.name, r.verdict, r.seconds, r.claim.source, r.reason, r.counterexample, [])
         for r in results
     ]
     with induction.Workers() as workers:
-        budget = args.timeout
-        if relation_claims:
+        if chosen.relation_claims:
             rows += _claim_rows(
                 CORE_ROW,
                 lambda now: induction.prove_core(cfg, now + budget, workers),
-                relation_claims,
+                chosen.relation_claims,
                 lambda c, core: relation.check_claim(c, cfg, budget, workers, core),
                 console,
             )
-        if pair_claims:
+        if chosen.pair_claims:
             rows += _claim_rows(
                 PAIR_CORE_ROW,
                 lambda now: twoends.prove_pair_core(cfg, now + budget, workers),
-                pair_claims,
+                chosen.pair_claims,
                 lambda c, core: twoends.check_pair_claim(c, cfg, budget, workers, core),
                 console,
             )
-    title = f"synack prove ({profile.value}{', variant ' + variant.value if variant else ''})"
+    return rows
+
+
+def _print_rows(console: Console, chosen: _Chosen, rows: list[Row]) -> None:
+    variant = chosen.variant
+    title = (
+        f"synack prove ({chosen.profile.value}{', variant ' + variant.value if variant else ''})"
+    )
     table = Table(title=title, title_justify="left")
     for column in ("claim", "result", "seconds", "source"):
         table.add_column(column)
@@ -382,29 +427,19 @@ def cmd_prove(args: argparse.Namespace) -> int:
             console.print("  replayed in the Python model:", markup=False)
             for line in row.chart:
                 console.print(f"    {line}", markup=False)
-    report = {
-        "profile": profile.value,
-        "variant": variant.value if variant else None,
-        "results": [
-            {
-                "name": row.name,
-                "result": row.verdict.value,
-                "seconds": round(row.seconds, 3),
-                "source": row.source,
-                "counterexample": row.counterexample or None,
-                "steps": row.events or None,
-                "chart": row.chart or None,
-                "reason": row.reason or None,
-            }
-            for row in rows
-        ],
+
+
+def _row_json(row: Row) -> dict[str, object]:
+    return {
+        "name": row.name,
+        "result": row.verdict.value,
+        "seconds": round(row.seconds, 3),
+        "source": row.source,
+        "counterexample": row.counterexample or None,
+        "steps": row.events or None,
+        "chart": row.chart or None,
+        "reason": row.reason or None,
     }
-    write_json(args.json, report)
-    save_latest("prove", report)
-    verdicts = {row.verdict for row in rows}
-    if Verdict.REFUTED in verdicts:
-        return EXIT_REFUTED
-    return EXIT_UNKNOWN if Verdict.UNKNOWN in verdicts else EXIT_OK
 
 
 class _Checked(Protocol):
