@@ -8,6 +8,7 @@ cli.py loads by name), so a loop hidden in a function body counts too.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import networkx as nx
@@ -82,7 +83,8 @@ def test_the_harness_has_no_import_cycle() -> None:
     graph = import_graph()
     assert len(graph) > 50, "the sources were not found"
     # Imports inside functions count: the registry opens the kernel target lazily.
-    assert graph.has_edge("synack.harness.fuzz.targets.registry", "synack.harness.fuzz.targets.linux")
+    targets = "synack.harness.fuzz.targets"
+    assert graph.has_edge(f"{targets}.registry", f"{targets}.linux")
     cycles = list(nx.simple_cycles(graph))
     assert cycles == [], f"import cycles: {cycles[:5]}"
 
@@ -142,3 +144,15 @@ def test_the_explorer_names_no_property(source: str) -> None:
     text = (HARNESS / source).read_text()
     named = [p.name for p in CATALOGUE if f'"{p.name}"' in text or f"'{p.name}'" in text]
     assert named == []
+
+
+def test_the_architecture_picture_draws_the_real_imports() -> None:
+    """docs/ARCHITECTURE.md's diagram: its arrows are exactly the wings' imports."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    drawn = set(re.findall(r"^  ([a-z]+) --> ([a-z]+)$", text, re.MULTILINE))
+    real = {
+        (wing(u), wing(v))
+        for u, v in import_graph().edges
+        if wing(u) != wing(v) and "(package)" not in (wing(u), wing(v))
+    }
+    assert drawn == real
