@@ -4,7 +4,7 @@
 //	synack fuzz --target agent:"/tmp/shim-gvisor/gvisor_agent"
 //
 // fuzzes gVisor's TCP. It behaves like the reference agent
-// (harness/model_agent.py) command by command.
+// (harness/fuzz/targets/model_agent.py) command by command.
 //
 // Build (offline, GOPATH mode, Debian's golang-gvisor-gvisor-dev 0.0~20221219
 // and golang-go 1.19):
