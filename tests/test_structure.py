@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from pathlib import Path
 
 import networkx as nx
@@ -156,3 +157,15 @@ def test_the_architecture_picture_draws_the_real_imports() -> None:
         if wing(u) != wing(v) and "(package)" not in (wing(u), wing(v))
     }
     assert drawn == real
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject.toml lists every package folder (a wheel leaves out the unlisted)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(project["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(["synack", layer, *p.parent.relative_to(ROOT / layer).parts])
+        for layer in LAYERS
+        for p in (ROOT / layer).rglob("__init__.py")
+    }
+    assert listed == found
