@@ -12,7 +12,7 @@ start with `event ` may come before a reply; they are kept as notes.
 Every wait on the agent is bounded: a reply (with the events before it)
 within `REPLY_TIMEOUT`, a write to its stdin or packet socket within the
 same, at most `MAX_EVENTS` event lines per reply, `MAX_LINE` bytes per
-line and `MAX_PACKETS` packets per step.  An agent that exits, hangs,
+line and `AGENT_MAX_PACKETS` packets per step (packet.py).  An agent that exits, hangs,
 floods, or says anything outside the contract (a reply that is not one of
 the command's replies, a malformed packet) is a `TargetError`: one line
 naming the offending line or packet, with the last line it wrote on
@@ -38,41 +38,26 @@ import subprocess
 import tempfile
 import time
 from dataclasses import replace
-from itertools import count
 from pathlib import Path
 
 from synack.harness.common.children import die_with_parent
-from synack.harness.fuzz.targets.base import (
-    AppCall,
-    CallName,
-    Observation,
-    Role,
-    TargetError,
-    Traits,
+from synack.harness.fuzz.targets.base import AppCall, CallName, Role, TargetError, Traits
+from synack.harness.fuzz.targets.packet import (
+    AGENT_MAX_PACKETS,
+    AGENT_SETTLE,
+    LOCAL,
+    PEER,
+    PacketTarget,
+    ReadFailed,
+    Step,
 )
-from synack.harness.fuzz.targets.packet import ReadFailed, receive_everything
-from synack.harness.fuzz.targets.wire import (
-    MalformedPacket,
-    Packet,
-    decode,
-    describe,
-    encode,
-    mss_option,
-)
-from synack.model.segment import Segment
-from synack.model.types import Deliver
+from synack.harness.fuzz.targets.wire import MalformedPacket
 
 PROTOCOL = 1
-LOCAL, PEER = "198.18.0.1", "198.18.0.2"
 HELLO_TIMEOUT = 20.0  # a shim may compile or load a runtime first
 REPLY_TIMEOUT = 5.0  # one command's reply
-PACKET_TIMEOUT = 0.05  # a segment the oracle expects
-SETTLE = 0.002
-TIMER_TIMEOUT = 3.5  # a real-time stack's next timer
-PEER_MSS = 536
 MAX_LINE = 1 << 18  # bytes in one line: a 64 KiB read as hex, with room to spare
 MAX_EVENTS = 64  # event lines before one reply
-MAX_PACKETS = 256  # packets the agent may send in one step
 SHOWN = 60  # characters of an offending line quoted in an error
 
 _ERRNO = r"errno E[A-Z0-9]+"
@@ -147,10 +132,15 @@ def parse_hello(line: str) -> tuple[str, Traits]:
     return name, replace(AGENT_TRAITS, **changes)  # type: ignore[arg-type]
 
 
-class AgentTarget:
+class AgentTarget(PacketTarget):
     """A stack in a child process: packets on a datagram socket, calls as lines."""
 
+    settle = timer_settle = AGENT_SETTLE
+    max_packets = AGENT_MAX_PACKETS
+    anomaly_settles = True  # every packet on the socket is the agent's: it is still sending
+
     def __init__(self, command: str) -> None:
+        super().__init__()
         try:
             argv = shlex.split(command)
         except ValueError as exc:
@@ -195,15 +185,8 @@ class AgentTarget:
             self.close()
             raise TargetError(f"agent {argv[0]!r}: {exc}") from None
         self.name = f"agent:{self.name}"
-        self._ports = count()
-        self.port = self.peer_port = 0
         self.passive = False
         self.accepted = False
-        self.recv_pending = False
-        self.waiting = False
-        self.log: list[tuple[float, bytes]] = []
-        self.notes: list[str] = []
-        self.delivered: list[Deliver] = []
 
     # -------------------------------------------------------- the lines
 
@@ -240,7 +223,8 @@ class AgentTarget:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.broken = True
-                flood = f" (while it sent over {MAX_PACKETS} packets)" if self._flooding() else ""
+                flooding = self._flooding()
+                flood = f" (while it sent over {self.max_packets} packets)" if flooding else ""
                 raise TargetError(
                     f"agent said nothing for {timeout:g} s{flood}{self._last_stderr()}"
                 )
@@ -257,8 +241,8 @@ class AgentTarget:
         return line.decode(errors="replace").removesuffix("\r")
 
     def _flooding(self) -> bool:
-        """Whether more than MAX_PACKETS packets are waiting (read: the target is done for)."""
-        for _ in range(MAX_PACKETS + 1):
+        """Whether more than max_packets packets wait (read: the target is done for)."""
+        for _ in range(self.max_packets + 1):
             if not select.select([self.packets], [], [], 0)[0]:
                 return False
             self.packets.recv(65536)
@@ -310,12 +294,8 @@ class AgentTarget:
     def start(self, role: Role, iss: int) -> None:
         self._ask("reset")
         self._drain()
-        n = next(self._ports)
-        self.port = 20000 + n % 40000
-        self.peer_port = 1024 + (n * 7919) % 60000
+        self._begin()
         self.passive, self.accepted = role is Role.PASSIVE, False
-        self.recv_pending = self.waiting = False
-        self.log, self.notes, self.delivered = [], [], []
         if self.passive:
             reply = self._ask(f"listen {self.port}")
         else:
@@ -323,10 +303,9 @@ class AgentTarget:
         if reply != "ok":
             self.notes.append(f"{'listen' if self.passive else 'connect'}: {reply}")
 
-    def inject(self, segment: Segment) -> None:
-        options = (mss_option(PEER_MSS),) if segment.syn else ()
-        raw = encode(Packet(PEER, LOCAL, self.peer_port, self.port, segment, options))
-        self.log.append((time.time(), raw))
+    # ---------------------------------------------------------- the wire
+
+    def _send_packet(self, raw: bytes) -> None:
         try:
             self.packets.send(raw)
         except TimeoutError:
@@ -336,6 +315,31 @@ class AgentTarget:
             ) from None
         except OSError as exc:
             raise TargetError(f"agent's packet socket: {exc.strerror}") from None
+
+    def _receive_packet(self, timeout: float) -> bytes | None:
+        if not select.select([self.packets], [], [], timeout)[0]:
+            return None
+        return self.packets.recv(65536)
+
+    def _flood_error(self, what: str) -> TargetError:
+        return self._broken(what)
+
+    def _malformed(self, raw: bytes, exc: MalformedPacket) -> str:
+        # The contract: one datagram is one well-formed IPv4 packet carrying TCP.
+        raise self._broken(f"a malformed packet ({exc}): {raw[:24].hex()}") from None
+
+    def _after_packets(self, step: Step, expect: int, real_wait: bool) -> None:
+        if len(step.segments) < expect or (real_wait and not step.segments):
+            # A hung agent looks like a stack that sends nothing: before that counts as
+            # the stack's doing, the agent must answer a line (any v1 agent does: `ok`,
+            # or `error` for a command it does not know).  An agent that reads its
+            # packets before its commands has sent, by its answer, every segment its
+            # input made: those that came late (a loaded machine) are taken too.
+            self._ask("ping")
+            while self._take(0.0, step):
+                pass
+
+    # ------------------------------------------------------ the application
 
     def _accept(self) -> None:
         if self.passive and not self.accepted and self._ask("accept") == "accepted":
@@ -356,9 +360,6 @@ class AgentTarget:
             self.notes.append(f"{call}: {self._ask('abort')}")
             self.recv_pending = False
 
-    def _recv(self) -> None:
-        self.recv_pending = receive_everything(self._read, self.notes, self.delivered)
-
     def _read(self) -> bytes | None:
         reply = self._ask("recv")
         if reply.startswith("data "):
@@ -370,68 +371,17 @@ class AgentTarget:
         raise ReadFailed(reply.removeprefix("errno "))
 
     def wait(self) -> None:
-        self.waiting = True
+        super().wait()
         if not self.traits.spontaneous_timers:
             self._ask("wait")  # virtual time: the agent fires its next timer
 
     def _drain(self) -> None:
         """Drop what the agent sent before this example (bounded: it may flood)."""
-        for _ in range(MAX_PACKETS):
+        for _ in range(self.max_packets):
             if not select.select([self.packets], [], [], 0)[0]:
                 return
             self.packets.recv(65536)
-        raise self._broken(f"more than {MAX_PACKETS} packets after a reset (a flood)")
-
-    def collect(self, expect: int) -> Observation:
-        segments: list[Segment] = []
-        anomalies: list[str] = []
-        real_wait = self.waiting and self.traits.spontaneous_timers
-        first = TIMER_TIMEOUT if real_wait else (PACKET_TIMEOUT if expect else SETTLE)
-        deadline = time.monotonic() + first
-        received = [0]
-        while self._take_packet(max(deadline - time.monotonic(), 0.0), segments, anomalies,
-                                received):  # fmt: skip
-            wanted = len(segments) < expect and not real_wait
-            deadline = time.monotonic() + (PACKET_TIMEOUT if wanted else SETTLE)
-        if len(segments) < expect or (real_wait and not segments):
-            # A hung agent looks like a stack that sends nothing: before that counts as
-            # the stack's doing, the agent must answer a line (any v1 agent does: `ok`,
-            # or `error` for a command it does not know).  An agent that reads its
-            # packets before its commands has sent, by its answer, every segment its
-            # input made: those that came late (a loaded machine) are taken too.
-            self._ask("ping")
-            while self._take_packet(0.0, segments, anomalies, received):
-                pass
-        self.waiting = False
-        self._accept()
-        if self.recv_pending:
-            self._recv()
-        delivered, self.delivered = tuple(self.delivered), []
-        packets, self.log = tuple(self.log), []
-        notes, self.notes = tuple(self.notes), []
-        return Observation(tuple(segments), delivered, packets, tuple(anomalies), notes)
-
-    def _take_packet(
-        self, timeout: float, segments: list[Segment], anomalies: list[str], received: list[int]
-    ) -> bool:
-        """Read one packet within `timeout` into `segments` (or `anomalies`); False if none."""
-        if not select.select([self.packets], [], [], timeout)[0]:
-            return False
-        raw = self.packets.recv(65536)
-        self.log.append((time.time(), raw))
-        received[0] += 1
-        if received[0] > MAX_PACKETS:
-            raise self._broken(f"more than {MAX_PACKETS} packets in one step (a flood)")
-        try:
-            pkt = decode(raw)
-        except MalformedPacket as exc:
-            # The contract: one datagram is one well-formed IPv4 packet carrying TCP.
-            raise self._broken(f"a malformed packet ({exc}): {raw[:24].hex()}") from None
-        if (pkt.src, pkt.sport, pkt.dst, pkt.dport) != (LOCAL, self.port, PEER, self.peer_port):
-            anomalies.append(f"packet of another connection ignored: {describe(pkt)}")
-        else:
-            segments.append(pkt.segment)
-        return True
+        raise self._broken(f"more than {self.max_packets} packets after a reset (a flood)")
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):
