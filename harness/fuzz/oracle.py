@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import product
 
 from synack.harness.fuzz.targets.base import Observation, Traits, UserOutput
@@ -53,6 +53,7 @@ from synack.model.types import (
     Timeout,
     TimerKind,
 )
+from synack.model.values import cached_hash
 
 _PSH = int(Flags.PSH)
 
@@ -124,6 +125,7 @@ EVENT_CLASSES = (
 """The event classes coverage is reported over (x the eleven states)."""
 
 
+@cached_hash
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A model state the target may be in, and what the oracle learned of the target.
@@ -143,6 +145,7 @@ class Candidate:
     configured ones: a stack that sends challenge ACKs sends them every time."""
     disabled: frozenset[str] = frozenset()
     """Profile rules the target was seen not to follow (linux `synack-no-text`)."""
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def config(self, flipped: tuple[str, ...] = ()) -> Config:
         """The Config the model steps this candidate under: the configured one with what was
@@ -156,19 +159,25 @@ class Candidate:
     def stepped(self) -> Tcb:
         """The TCB the model steps for this candidate (`config()` in place of its Config)."""
         cfg = self.config()
-        return self.tcb if cfg is self.tcb.cfg else replace(self.tcb, cfg=cfg)
+        return self.tcb if cfg is self.tcb.cfg else _with_config(self.tcb, cfg)
 
     def then(self, tcb: Tcb, rcv_wnd: int | None = None) -> tuple[Candidate, Tcb]:
         """The candidate in the model state `tcb` (stepped under `config()`), with what was
         learned before and the receive buffer `rcv_wnd` if this step showed one; and the
         TCB the model steps for it next (`tcb` itself unless `rcv_wnd` changes its Config)."""
         cfg = self.tcb.cfg
-        configured = tcb if tcb.cfg is cfg or tcb.cfg == cfg else replace(tcb, cfg=cfg)
+        configured = tcb if tcb.cfg is cfg else _with_config(tcb, cfg)
         if rcv_wnd is None:
             return Candidate(configured, self.rcv_wnd, self.allowed, self.disabled), tcb
         learned = None if rcv_wnd == cfg.rcv_wnd else rcv_wnd
         successor = Candidate(configured, learned, self.allowed, self.disabled)
         return successor, successor.stepped()
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _with_config(tcb: Tcb, cfg: Config) -> Tcb:
+    """`tcb` under `cfg`, remembered: the model's successors recur (`step` remembers them)."""
+    return replace(tcb, cfg=cfg)
 
 
 @functools.lru_cache(maxsize=1 << 10)
@@ -179,6 +188,7 @@ def _configured(
     disabled: frozenset[str],
     flipped: tuple[str, ...],
 ) -> Config:
+    """`Candidate.config`, remembered: a handful of learned windows and rules recur."""
     changes: dict[str, object] = {name: not getattr(cfg, name) for name in flipped}
     if rcv_wnd is not None:
         changes["rcv_wnd"] = rcv_wnd
