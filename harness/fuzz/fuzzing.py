@@ -282,6 +282,10 @@ class _Fuzzer:
 
     def _test(self) -> Callable[[], None]:
         plan = self.plan
+
+        def probe(opening: Opening, data: st.DataObject) -> None:
+            self._probe(opening, data)  # a plain function: hypothesis marks it with the digest
+
         remaining = plan.max_examples - self.campaign.examples
         test = settings(
             max_examples=min(BATCH, remaining),
@@ -293,7 +297,7 @@ class _Fuzzer:
             suppress_health_check=list(HealthCheck),
             phases=[Phase.explicit, Phase.reuse, Phase.generate]
             + ([Phase.shrink] if plan.shrink_time > 0 else []),
-        )(seed(plan.first_seed + self.batch_number)(given(openings(), st.data())(self._probe)))
+        )(seed(plan.first_seed + self.batch_number)(given(openings(), st.data())(probe)))
         test.hypothesis.inner_test._hypothesis_internal_add_digest = plan.key.encode()  # type: ignore[attr-defined]
         self.batch_number += 1
         return test
