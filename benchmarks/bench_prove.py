@@ -4,8 +4,9 @@ Run on demand:   .venv/bin/python benchmarks/bench_prove.py [--quick] [--against
                  [--rounds N] [--json FILE]
 
 Each run is `synack prove` (rfc9293; --quick: three sequence-arithmetic
-lemmas, seconds, no induction) in a fresh subprocess.  With --against, the revision is checked out in a
-temporary git worktree and the two trees run alternately, round after
+lemmas, seconds, no induction) in a fresh subprocess.  With --against,
+the revision is checked out in a temporary git worktree and the two
+trees run alternately, round after
 round, so that both see the same machine load; the figures are the
 medians of wall time and of CPU time (the process and its workers: the
 induction runs in worker processes).  CPU time is the fairer comparison
