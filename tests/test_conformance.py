@@ -20,7 +20,13 @@ from typing import Any
 
 import pytest
 
-from synack.harness.fuzz.conformance import ACK_EDGES, CHECKS, KINDS, RFC_ALLOWED, SEQ_EDGES
+from synack.harness.fuzz.conformance import (
+    ACK_EDGES,
+    CHECKS,
+    KINDS,
+    LINUX_RFC_ALLOWED,
+    SEQ_EDGES,
+)
 from synack.harness.fuzz.fuzz import resolve_ack, resolve_seq
 from synack.harness.fuzz.targets.base import Target
 from synack.harness.fuzz.targets.model import MODEL_TRAITS, ModelTarget, fuzz_config
@@ -59,7 +65,7 @@ def test_the_battery_cites_rfc_9293() -> None:
         assert not check.requirement or REQUIREMENT.match(check.requirement), check.id
     assert {"MUST-10", "MUST-11", "MUST-13", "MAY-1"} <= {c.requirement for c in CHECKS}
     linux_rules = {rule.id for rule in PROFILE_RULES[Profile.LINUX]}
-    assert set(RFC_ALLOWED) <= linux_rules
+    assert set(LINUX_RFC_ALLOWED) <= linux_rules
 
 
 def test_every_kind_meets_every_edge() -> None:

@@ -187,7 +187,7 @@ def test_one_classification_with_the_rules_and_their_sources() -> None:
     assert "3.10.7.3" in RFC_ALLOWED["combined-synack-ack"]
     assert rfc_allowed({"rst-challenge", "tail-loss-probe"})
     assert not rfc_allowed({"rst-challenge", "tcp-sequence"}) and not rfc_allowed(set())
-    from synack.harness.fuzz.conformance import RFC_ALLOWED as CONFORMANCE
+    from synack.harness.fuzz.conformance import LINUX_RFC_ALLOWED as CONFORMANCE
 
     assert {i: RFC_ALLOWED[i] for i in ALLOWED_RULES} == CONFORMANCE
     with pytest.raises(ValueError, match="not an RFC-allowed rule"):

@@ -348,7 +348,6 @@ model/config.py's `RFC_ALLOWED`, the one table (the rules the oracle switches on
 lockstep, `ALLOWED_RULES`).  A target they explain shows an RFC-allowed variation, not a
 deviation; the verdict counts every `RFC_ALLOWED` id, the oracle's latitude too
 (`allowed_variations`, as in `synack fuzz`)."""
-RFC_ALLOWED = LINUX_RFC_ALLOWED  # the name this view had (the tests import it)
 
 
 # ------------------------------------------------------------------ running
