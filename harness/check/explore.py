@@ -1,9 +1,10 @@
 """Exhaustive breadth-first exploration of a system, with the property catalogue.
 
 `explore(system)` visits every reachable state once, checks each state
-invariant on every new state and each transition property on every
-transition, and afterwards decides the graph properties (deadlock,
-liveness) on the whole graph.  Breadth-first order makes every reported
+invariant on every new state, each transition property on every
+transition and each sink check (deadlock) on every state without
+successors, and afterwards hands the whole graph to the graph checks
+(liveness).  The properties decide; the explorer names none.  Breadth-first order makes every reported
 counterexample a shortest one.  Limits on states, seconds and memory stop
 the run with a partial result and a reason, never a hang or an
 out-of-memory kill.
