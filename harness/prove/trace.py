@@ -320,10 +320,43 @@ traced_max = _fold("max")
 """`min`/`max` as the builtins choose (the first extreme value), as one term, not a branch."""
 
 
+SUMMARIZED = ("seq_lt", "seq_le", "seq_gt", "seq_ge", "seq_between", "acceptable")
+"""The model's pure Boolean helpers (model/seq.py) that are traced once into a summary.
+
+Called on symbolic 32-bit values, such a helper is traced on fresh variables; the union
+of its paths (each path condition with its answer) is one z3 term, cached, into which
+the actual arguments are substituted.  The caller then branches once on the answer
+instead of once per branch inside the helper: the model's own code, fewer paths."""
+
+
+def summarized(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def summary(*args: Any) -> Any:
+        ex = _symbolic(args)
+        if ex is None or not all(
+            isinstance(a, int) or (isinstance(a, Sym) and a.lo >= 0 and a.hi <= 0xFFFFFFFF)
+            for a in args
+        ):
+            return fn(*args)
+        shape = tuple("u32" if isinstance(a, Sym) else int(a) for a in args)
+        key = (id(fn), shape)
+        if key not in ex.summaries:
+            ex.summaries[key] = ex.summarize(fn, shape)
+        found = ex.summaries[key]
+        if found is None:
+            return fn(*args)
+        variables, term = found
+        actual = [z3.Extract(31, 0, a.expr) for a in args if isinstance(a, Sym)]
+        return SymBool(ex, z3.substitute(term, *zip(variables, actual, strict=True)))
+
+    return summary
+
+
 @contextmanager
 def traced_builtins() -> Iterator[None]:
-    """`len`, `min`, `max` of the model's modules replaced while the block runs."""
+    """`len`, `min`, `max` of the model's modules replaced while the block runs, and the
+    `SUMMARIZED` helpers wrapped."""
     replaced = {"len": length, "min": traced_min, "max": traced_max}
+    originals: list[tuple[ModuleType, str, Any]] = []
     for module in MODEL_MODULES:
         if any(name in vars(module) for name in replaced):
             raise RuntimeError(f"{module.__name__} already defines one of {sorted(replaced)}")
@@ -331,8 +364,14 @@ def traced_builtins() -> Iterator[None]:
         for module in MODEL_MODULES:
             for name, fn in replaced.items():
                 setattr(module, name, fn)
+            for name in SUMMARIZED:
+                if name in vars(module):
+                    originals.append((module, name, vars(module)[name]))
+                    setattr(module, name, summarized(vars(module)[name]))
         yield
     finally:
+        for module, name, fn in originals:
+            setattr(module, name, fn)
         for module in MODEL_MODULES:
             for name in replaced:
                 vars(module).pop(name, None)
@@ -385,6 +424,7 @@ class Explorer:
         self._known: dict[int, bool] = {}
         self._visits: dict[tuple[tuple[Any, int], ...], int] = {}
         self._pending: list[tuple[tuple[bool, ...], Any]] = []
+        self.summaries: dict[tuple[int, tuple[object, ...]], Any] = {}
 
     # ---- values
 
@@ -494,20 +534,48 @@ class Explorer:
 
     def explore(self, run: Callable[[], T]) -> list[Path[T]]:
         """Every feasible path of `run` (with the model's builtins traced)."""
+        with traced_builtins():
+            return self._paths(run)
+
+    def summarize(self, fn: Callable[..., Any], shape: tuple[object, ...]) -> Any:
+        """(variables, term): `fn`'s answer on fresh 32-bit variables (`SUMMARIZED`), or
+        None if it is not a Boolean on every path."""
+        inner = Explorer(max_visits=self.max_visits, width=self.width)
+        variables: list[BV] = []
+        args: list[object] = []
+        for i, slot in enumerate(shape):
+            if slot == "u32":
+                v, sym = inner.var(f"{fn.__name__}.{i}")
+                variables.append(v)
+                args.append(sym)
+            else:
+                args.append(slot)
+        paths = inner._paths(lambda: fn(*args))
+        answers = []
+        for p in paths:
+            if isinstance(p.result, SymBool):
+                answers.append(z3.And(p.pc, p.result.expr))
+            elif isinstance(p.result, bool) and not p.cut:
+                answers.append(z3.And(p.pc, z3.BoolVal(p.result)))
+            else:
+                return None
+        self.stats.solver_checks += inner.stats.solver_checks
+        return variables, z3.simplify(z3.Or(z3.BoolVal(False), *answers))
+
+    def _paths(self, run: Callable[[], T]) -> list[Path[T]]:
         model = self.check()
         if model is None:
             return []
         self._pending = [((), model)]
         paths: list[Path[T]] = []
-        with traced_builtins():
-            while self._pending:
-                self._prefix, self._model = self._pending.pop()
-                self._taken, self._pc, self._known, self._visits = [], [], {}, {}
-                self.stats.runs += 1
-                try:
-                    result: T | None = run()
-                    cut = ""
-                except PathCut as stop:
-                    result, cut = None, str(stop)
-                paths.append(Path(tuple(self._pc), result, tuple(self._taken), cut))
+        while self._pending:
+            self._prefix, self._model = self._pending.pop()
+            self._taken, self._pc, self._known, self._visits = [], [], {}, {}
+            self.stats.runs += 1
+            try:
+                result: T | None = run()
+                cut = ""
+            except PathCut as stop:
+                result, cut = None, str(stop)
+            paths.append(Path(tuple(self._pc), result, tuple(self._taken), cut))
         return paths
