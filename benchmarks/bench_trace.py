@@ -27,7 +27,7 @@ BASE = Config(syn_retries=2, synack_retries=2, retries=2)
 HEAVY = {
     SegmentArrives: frozenset(State) - {State.CLOSED, State.LISTEN},
     SendCall: frozenset({State.ESTABLISHED, State.CLOSE_WAIT}),
-    CloseCall: frozenset({State.SYN_RECEIVED, State.ESTABLISHED, State.CLOSE_WAIT}),
+    CloseCall: frozenset({State.ESTABLISHED, State.CLOSE_WAIT}),
 }
 """As tests/test_fidelity.py: the cases its default run leaves to `-m slow`."""
 
