@@ -65,7 +65,6 @@ from synack.model import (
     Deliver,
     Emit,
     Event,
-    Flags,
     OpenCall,
     Output,
     ReceiveCall,
@@ -152,6 +151,18 @@ class Inputs:
     assumptions: list[B]
 
 
+class _UnreadFlags:
+    """The input segment's `flags`: no handler reads them (`bits` carries them); if one
+    did, the case is untraced rather than traced with made-up flags."""
+
+    def _refuse(self, *args: object) -> Any:
+        raise Untraceable("a handler read Segment.flags of the arriving segment")
+
+    __contains__ = __and__ = __or__ = __int__ = __index__ = __bool__ = __iter__ = _refuse
+    __eq__ = __ne__ = _refuse
+    __hash__ = None  # type: ignore[assignment]
+
+
 def _input_segment(ex: Explorer) -> tuple[SymSeg, Segment, list[B]]:
     bits = z3.BitVec("seg.bits", 6)
     values: dict[str, Any] = {n: z3.Extract(i, i, bits) == 1 for n, i in FLAG_BITS.items()}
@@ -161,7 +172,7 @@ def _input_segment(ex: Explorer) -> tuple[SymSeg, Segment, list[B]]:
     hand = SymSeg(**{n: values[n] for n in SEG_FIELDS})
     seg = object.__new__(Segment)  # the fields a Segment would check are assumed below
     for name, value in (
-        ("flags", Flags(0)),  # no handler reads `flags`; `bits` carries them
+        ("flags", _UnreadFlags()),  # `bits` carries them
         ("seq", syms["seq"]),
         ("ack", syms["ack"]),
         ("wnd", syms["wnd"]),
