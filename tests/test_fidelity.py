@@ -6,8 +6,11 @@ encoding `z3step.step` on every path, inside the encoding's domain and on
 TCBs that satisfy the endpoint invariants.  The default run proves the cases
 in `DEFAULT_CASES` for every configuration at (RCV.WND, MSS) = (8, 4) and
 (70000, 1460); `pytest -m slow` adds the other two cells and the `HEAVY`
-cases (SEGMENT ARRIVES past LISTEN, SEND and CLOSE in ESTABLISHED and CLOSE-WAIT):
-thousands of paths each, minutes per configuration.
+cases (SEND and CLOSE in ESTABLISHED and CLOSE-WAIT, SEGMENT ARRIVES in
+SYN-SENT and CLOSING: minutes each).  SEGMENT ARRIVES in the other
+synchronized states is traced but beyond any budget here (`BEYOND_BUDGET`,
+each with what was measured); the sampled check of tests/test_z3_relation.py
+stays for those.
 `fidelity.UNTRACED` names what the tracer cannot follow, and is pinned here.
 
 The theorem can fail: a wrong encoding and a wrong model are both caught,
@@ -30,6 +33,8 @@ from synack.model.seq import seq_add, seq_lt
 from synack.model.tcb import Tcb
 from synack.model.types import EVENT_KINDS
 
+from .states import all_configs, one_of_each_state
+
 SLOW = pytest.mark.slow
 BASE = Config(syn_retries=2, synack_retries=2, retries=2)
 CONFIGS = [BASE.with_(profile=p) for p in Profile] + [BASE.with_(variant=v) for v in Variant]
@@ -39,14 +44,32 @@ GRID = [cfg.with_(rcv_wnd=w, mss=m) for cfg in CONFIGS for w, m in CELLS[:2]]
 GRID_REST = [cfg.with_(rcv_wnd=w, mss=m) for cfg in CONFIGS for w, m in CELLS[2:]]
 
 HEAVY = {
-    SegmentArrives: frozenset(State) - {State.CLOSED, State.LISTEN},
     SendCall: frozenset({State.ESTABLISHED, State.CLOSE_WAIT}),
     CloseCall: frozenset({State.ESTABLISHED, State.CLOSE_WAIT}),
+    SegmentArrives: frozenset({State.SYN_SENT, State.CLOSING}),
 }
-"""Cases whose paths run the segmentizing loop or the synchronized states' eight steps:
-their obligations take seconds each, so they are proved under `-m slow` only."""
-DEFAULT_CASES = [c for c in cases() if c.state not in HEAVY.get(c.event.kind, frozenset())]
-HEAVY_CASES = [c for c in cases() if c not in DEFAULT_CASES]
+"""Cases proved, but slowly (the segmentizing loop; SYN-SENT 1,141 paths, 92 s; CLOSING
+2,904 paths, 182 s): under `-m slow`, for each profile at (8, 4)."""
+BEYOND_BUDGET = {
+    State.SYN_RECEIVED: "over 20 minutes without an answer (stopped)",
+    State.ESTABLISHED: "over 20 minutes without an answer (stopped)",
+    State.FIN_WAIT_1: "tracing alone took over 150 s; not run to the end",
+    State.CLOSE_WAIT: "tracing alone took over 150 s; not run to the end",
+    State.FIN_WAIT_2: "not run to the end: the same eight steps as ESTABLISHED",
+    State.LAST_ACK: "not run to the end: the same eight steps as ESTABLISHED",
+    State.TIME_WAIT: "not run to the end: the same eight steps as ESTABLISHED",
+}
+"""SEGMENT ARRIVES in these states: traced (nothing is untraced), but thousands of paths
+through the synchronized states' eight steps (3.10.7.4) make the proof longer than any
+budget of this suite.  The sampled check in tests/test_z3_relation.py stays for them."""
+DEFAULT_CASES = [
+    c
+    for c in cases()
+    if c.state not in HEAVY.get(c.event.kind, frozenset())
+    and not (c.event.kind is SegmentArrives and c.state in BEYOND_BUDGET)
+]
+HEAVY_CASES = [c for c in cases() if c.state in HEAVY.get(c.event.kind, frozenset())]
+PROFILES_AT_8_4 = [BASE.with_(profile=p, rcv_wnd=8, mss=4) for p in Profile]
 
 
 def _id(cfg: Config) -> str:
@@ -79,9 +102,19 @@ def test_the_encoding_is_the_traced_model_in_the_other_cells(cfg: Config) -> Non
 
 
 @SLOW
-@pytest.mark.parametrize("cfg", GRID + GRID_REST, ids=_id)
-def test_the_encoding_is_the_traced_model_in_every_case(cfg: Config) -> None:
+@pytest.mark.parametrize("cfg", PROFILES_AT_8_4, ids=_id)
+def test_the_encoding_is_the_traced_model_in_the_heavy_cases(cfg: Config) -> None:
     _prove(cfg, HEAVY_CASES)
+
+
+def test_what_is_beyond_the_budget_is_named_and_sampled() -> None:
+    """Every case is proved by one of the tests above, or named in BEYOND_BUDGET; those
+    are SEGMENT ARRIVES cases, and the sampled check starts from each of their states."""
+    named = {c for c in cases() if c.event.kind is SegmentArrives and c.state in BEYOND_BUDGET}
+    assert set(DEFAULT_CASES) | set(HEAVY_CASES) | named == set(cases())
+    assert not set(DEFAULT_CASES) & named and not set(HEAVY_CASES) & named
+    sampled = {tcb.state for cfg in all_configs() for tcb in one_of_each_state(cfg).values()}
+    assert set(BEYOND_BUDGET) <= sampled
 
 
 def test_untraced_is_pinned() -> None:
