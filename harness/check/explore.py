@@ -4,10 +4,10 @@
 invariant on every new state, each transition property on every
 transition and each sink check (deadlock) on every state without
 successors, and afterwards hands the whole graph to the graph checks
-(liveness).  The properties decide; the explorer names none.  Breadth-first order makes every reported
-counterexample a shortest one.  Limits on states, seconds and memory stop
-the run with a partial result and a reason, never a hang or an
-out-of-memory kill.
+(liveness).  The properties decide; the explorer names none.
+Breadth-first order makes every reported counterexample a shortest one.
+Limits on states, seconds and memory stop the run with a partial result
+and a reason, never a hang or an out-of-memory kill.
 """
 
 from __future__ import annotations
