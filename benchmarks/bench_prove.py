@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from synack.harness.common.validate import positive_int
 from synack.harness.output import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few claims only (seconds)")
     parser.add_argument("--against", metavar="REV", help="a git revision to time side by side")
-    parser.add_argument("--rounds", type=int, default=None, help="runs of each tree (3; quick 1)")
+    parser.add_argument(
+        "--rounds", type=positive_int, default=None, help="runs of each tree (3; quick 1)"
+    )
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON ('-': stdout)")
     args = parser.parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -88,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.against:
             worktree = Path(tmp) / "against-tree"
             add = ["worktree", "add", "--detach", str(worktree), args.against]
-            subprocess.run(["git", "-C", str(ROOT), *add], check=True, capture_output=True)
+            done = subprocess.run(["git", "-C", str(ROOT), *add], capture_output=True, text=True)
+            if done.returncode != 0:
+                reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "?"
+                print(f"bench_prove: cannot check out {args.against!r}: {reason}", file=sys.stderr)
+                return 2
             trees[args.against] = _package_view(worktree, Path(tmp) / "against")
         try:
             figures = _measure(trees, prove_args, rounds)

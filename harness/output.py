@@ -62,6 +62,12 @@ def guard_stdout() -> None:
         sys.stdout = cast(TextIO, _GuardedStdout(sys.stdout))
 
 
+def _speaker() -> str:
+    """Who a message is from: `synack COMMAND`, or `synack` outside a command."""
+    command = _state["command"]
+    return "synack" if command == "synack" else f"synack {command}"
+
+
 def begin(command: str) -> None:
     """Start of a command: name it in messages, forget earlier failed writes."""
     _state["command"] = command
@@ -77,7 +83,7 @@ def progress_line(text: str) -> None:
     if os.environ.get("SYNACK_PROGRESS") != "lines" or text in _said:
         return
     _said.add(text)
-    print(f"synack {_state['command']}: {text}", file=sys.stderr, flush=True)
+    print(f"{_speaker()}: {text}", file=sys.stderr, flush=True)
 
 
 def unwritten() -> list[str]:
@@ -108,8 +114,7 @@ def write_failed(what: str, exc: OSError, text: str | None = None) -> None:
     if text is not None and saved is None:
         where = "; it could not be saved anywhere else either"
     reason = exc.strerror or str(exc)
-    command = _state["command"]
-    print(f"synack {command}: error: cannot write {what}: {reason}{where}", file=sys.stderr)
+    print(f"{_speaker()}: error: cannot write {what}: {reason}{where}", file=sys.stderr)
 
 
 def write_json(target: str | None, report: object) -> None:
